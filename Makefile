@@ -1,0 +1,39 @@
+# orderflow: `make demo` to see it run, `make test` to check it. Both build .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: install demo dev worker test lint typecheck unit clean
+
+$(BIN)/orderflow: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/orderflow
+
+install: $(BIN)/orderflow
+
+demo: install  ## embedded Temporal + worker + seeded catalog + demo orders (Ctrl-C stops)
+	$(BIN)/orderflow demo $(ARGS)
+
+dev: install  ## the embedded Temporal server alone, UI on http://localhost:8233
+	$(BIN)/orderflow dev
+
+worker: install  ## one worker process against ORDERFLOW_TEMPORAL_ADDRESS (or the embedded server)
+	$(BIN)/orderflow worker
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy domain workflows activities workers starter
+
+test: lint typecheck  ## everything CI runs; PostgreSQL tests need ORDERFLOW_TEST_POSTGRES_URL
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+clean:
+	rm -rf $(VENV) .orderflow

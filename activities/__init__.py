@@ -1,0 +1,1 @@
+"""Side effects: database, carriers, payments, notifications."""

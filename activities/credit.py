@@ -1,0 +1,57 @@
+"""Credit exposure: what a customer owes or has on order, for the Net-30 credit decision."""
+
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from activities.db.models import Customer, Invoice, OrderRecord
+from domain.statuses import OrderStatus
+
+# Orders that still count against credit: neither closed nor already invoiced at capture.
+OPEN_STATUSES = [
+    s.value
+    for s in OrderStatus
+    if not s.is_final
+    and s
+    not in (
+        OrderStatus.COMPLETED,
+        OrderStatus.RETURN_REQUESTED,
+        OrderStatus.RETURN_RECEIVED,
+        OrderStatus.REFUNDED,
+    )
+]
+
+
+def exposure(session: Session, customer_id: str, excluding_order_id: str) -> Decimal:
+    """Totals of the customer's open orders plus its unpaid invoices, leaving one order out.
+
+    Args:
+        session: an open session (call inside the transaction that takes the decision).
+        customer_id: the account.
+        excluding_order_id: the order being decided, which must not count against itself.
+    """
+    open_orders = session.scalar(
+        select(func.coalesce(func.sum(OrderRecord.total), 0)).where(
+            OrderRecord.customer_id == customer_id,
+            OrderRecord.order_id != excluding_order_id,
+            OrderRecord.status.in_(OPEN_STATUSES),
+        )
+    )
+    unpaid = session.scalar(
+        select(func.coalesce(func.sum(Invoice.amount), 0))
+        .join(OrderRecord, OrderRecord.order_id == Invoice.order_id)
+        .where(OrderRecord.customer_id == customer_id, Invoice.paid.is_(False))
+    )
+    return Decimal(str(open_orders)) + Decimal(str(unpaid))
+
+
+def lock_customer(session: Session, customer_id: str) -> Customer | None:
+    """The customer row, locked FOR UPDATE on PostgreSQL so credit decisions run one at a time.
+
+    SQLite needs no lock: its writers already queue behind `BEGIN IMMEDIATE`.
+    """
+    query = select(Customer).where(Customer.customer_id == customer_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.scalar(query)

@@ -1,0 +1,1 @@
+"""The domain database: SQLAlchemy models, engine, migrations."""

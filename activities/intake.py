@@ -1,0 +1,224 @@
+"""Order intake: validation against the catalog and the customer's account, and status writes."""
+
+from datetime import timedelta
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.audit import record
+from activities.db.models import Customer, OrderLineRecord, OrderRecord, Product, utcnow
+from domain.geography import COUNTRY_CENTROIDS, locate
+from domain.order import Order
+from domain.policy import ApprovalThresholds, CustomerTerms, SlaPolicy
+from domain.statuses import FulfilmentPolicy, OrderStatus, PaymentTerms
+from domain.steps import EditedOrder, StatusChange, ValidatedOrder
+from domain.validation import address_problems, fingerprint
+
+
+class IntakeActivities:
+    """Validation and read-model writes; built once by the worker with its dependencies."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sla: SlaPolicy,
+        thresholds: ApprovalThresholds,
+        max_quantity_per_line: int,
+        duplicate_window: timedelta,
+    ) -> None:
+        self._engine = engine
+        self._sla = sla
+        self._thresholds = thresholds
+        self._max_quantity = max_quantity_per_line
+        self._duplicate_window = duplicate_window
+
+    @activity.defn
+    def validate_order(self, order: Order) -> ValidatedOrder:
+        """Check the order against catalog, account, address and earlier orders; record it.
+
+        Raises:
+            ApplicationError: type "InvalidOrder" (non-retryable) with every problem found.
+        """
+        run_id = activity.info().workflow_run_id or ""
+        with Session(self._engine) as session, session.begin():
+            existing = session.get(OrderRecord, order.order_id)
+            if existing is not None and existing.order.get("_run_id") != run_id:
+                raise ApplicationError(
+                    f"order id {order.order_id} was already used",
+                    type="DuplicateOrder",
+                    non_retryable=True,
+                )
+            customer = session.get(Customer, order.customer_id)
+            problems = self._problems(session, order, customer)
+            if existing is None:
+                self._insert(session, order, run_id)
+            record(
+                session,
+                StatusChange(
+                    order_id=order.order_id,
+                    step="received",
+                    status=OrderStatus.RECEIVED,
+                    actor=order.channel.value,
+                    reason=f"placed via {order.channel.value}",
+                ),
+            )
+            if problems:
+                reason = "; ".join(problems)
+                record(
+                    session,
+                    StatusChange(
+                        order_id=order.order_id,
+                        step="rejected",
+                        status=OrderStatus.REJECTED,
+                        reason=reason,
+                    ),
+                )
+                # Commit the rejection before failing: the read model must show why.
+                session.commit()
+                raise ApplicationError(reason, type="InvalidOrder", non_retryable=True)
+            assert customer is not None
+            destination = locate(order.ship_to.country, order.ship_to.postal_code)
+            assert destination is not None
+            record(
+                session,
+                StatusChange(
+                    order_id=order.order_id, step="validated", status=OrderStatus.VALIDATED
+                ),
+            )
+            today = utcnow().date()
+            promised = order.promised_date or today + timedelta(days=order.promised_days or 0)
+            row = session.get(OrderRecord, order.order_id)
+            if row is not None and row.promised_date is None:
+                row.promised_date = promised  # the promise as a date, for on-time reporting
+            policy = FulfilmentPolicy(order.fulfilment_policy or customer.fulfilment_policy)
+            return ValidatedOrder(
+                order_id=order.order_id,
+                total=order.total,
+                promised_date=promised,
+                customer=CustomerTerms(
+                    customer_id=customer.customer_id,
+                    name=customer.name,
+                    payment_terms=PaymentTerms(customer.payment_terms),
+                    credit_limit=customer.credit_limit,
+                    fulfilment_policy=FulfilmentPolicy(customer.fulfilment_policy),
+                    priority=customer.priority,
+                ),
+                fulfilment_policy=policy,
+                destination=destination,
+                sla=self._sla,
+                thresholds=self._thresholds,
+            )
+
+    @activity.defn
+    def record_status(self, change: StatusChange) -> bool:
+        """Write one audited status change (a no-op when the step was already recorded)."""
+        with Session(self._engine) as session, session.begin():
+            return record(session, change)
+
+    @activity.defn
+    def record_edit(self, edit: EditedOrder) -> bool:
+        """Replace the order's content in the read model and log who changed what, once."""
+        with Session(self._engine) as session, session.begin():
+            row = session.get(OrderRecord, edit.order.order_id)
+            if row is None:
+                return False
+            changed = record(
+                session,
+                StatusChange(
+                    order_id=row.order_id,
+                    step=f"edited-{edit.revision}",
+                    status=OrderStatus(row.status),
+                    actor=edit.by,
+                    reason=edit.summary,
+                ),
+            )
+            if changed:
+                order = edit.order
+                row.order = {**order.model_dump(mode="json"), "_run_id": row.order.get("_run_id")}
+                row.total, row.fingerprint = order.total, fingerprint(order)
+                session.execute(
+                    delete(OrderLineRecord).where(OrderLineRecord.order_id == order.order_id)
+                )
+                session.add_all(_line_records(order))
+            return changed
+
+    def _problems(self, session: Session, order: Order, customer: Customer | None) -> list[str]:
+        problems: list[str] = []
+        if customer is None:
+            problems.append(f"unknown customer {order.customer_id}")
+        elif customer.blocked:
+            problems.append(f"customer {order.customer_id} is blocked")
+        elif customer.currency != order.currency:
+            problems.append(
+                f"customer {customer.customer_id} trades in {customer.currency}, "
+                f"not {order.currency}"
+            )
+        products = {
+            p.sku: p
+            for p in session.scalars(
+                select(Product).where(Product.sku.in_([line.sku for line in order.lines]))
+            )
+        }
+        for line in order.lines:
+            product = products.get(line.sku)
+            if product is None or not product.active:
+                problems.append(f"unknown SKU {line.sku}")
+                continue
+            limit = min(product.max_per_order, self._max_quantity)
+            if line.quantity > limit:
+                problems.append(f"{line.sku}: quantity {line.quantity} above the limit of {limit}")
+        problems += address_problems(order.ship_to, set(COUNTRY_CENTROIDS))
+        duplicate = self._duplicate_of(session, order)
+        if duplicate:
+            problems.append(
+                f"duplicate of order {duplicate} placed within {self._duplicate_window}"
+            )
+        return problems
+
+    def _duplicate_of(self, session: Session, order: Order) -> str | None:
+        since = utcnow() - self._duplicate_window
+        return session.scalar(
+            select(OrderRecord.order_id)
+            .where(
+                OrderRecord.customer_id == order.customer_id,
+                OrderRecord.fingerprint == fingerprint(order),
+                OrderRecord.order_id != order.order_id,
+                OrderRecord.created_at >= since,
+                OrderRecord.status.not_in(
+                    [OrderStatus.REJECTED.value, OrderStatus.CANCELLED.value]
+                ),
+            )
+            .limit(1)
+        )
+
+    def _insert(self, session: Session, order: Order, run_id: str) -> None:
+        session.add(
+            OrderRecord(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                channel=order.channel.value,
+                status=OrderStatus.RECEIVED.value,
+                currency=order.currency,
+                total=order.total,
+                fingerprint=fingerprint(order),
+                promised_date=order.promised_date,
+                order={**order.model_dump(mode="json"), "_run_id": run_id},
+                routing=None,
+            )
+        )
+        session.flush()
+        session.add_all(_line_records(order))
+
+
+def _line_records(order: Order) -> list[OrderLineRecord]:
+    return [
+        OrderLineRecord(
+            order_id=order.order_id,
+            sku=line.sku,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+        )
+        for line in order.lines
+    ]

@@ -1,0 +1,299 @@
+"""Stock: route and hard-hold in one transaction, release, ship out, receive."""
+
+from datetime import datetime, time
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.audit import record
+from activities.db.models import (
+    Customer,
+    OrderEvent,
+    OrderLineRecord,
+    OrderRecord,
+    Product,
+    Stock,
+    StockReservation,
+    Warehouse,
+    utcnow,
+)
+from activities.db.models import StockReceipt as StockReceiptRecord
+from domain.fulfilment import AllocationResult, Demand, Reservation, WarehouseCandidate
+from domain.routing import RoutingRules, plan_fulfilment
+from domain.statuses import FulfilmentPolicy, OrderStatus
+from domain.steps import ReserveRequest, ShipmentEvent, StatusChange
+from domain.stock import StockReceipt
+
+
+class InventoryActivities:
+    """Every change to `stock` goes through here, each keyed so a retry changes nothing."""
+
+    def __init__(self, engine: Engine, rules: RoutingRules) -> None:
+        self._engine = engine
+        self._rules = rules
+
+    @activity.defn
+    def reserve_inventory(self, request: ReserveRequest) -> AllocationResult:
+        """Pick warehouses by the routing rules and hold the stock, atomically.
+
+        Raises:
+            ApplicationError: type "OutOfStock" (non-retryable) when the policy is REJECT and
+                some quantity cannot be held.
+        """
+        order = request.order
+        step = f"reserve-{request.round}"
+        with Session(self._engine) as session, session.begin():
+            if session.get_bind().dialect.name == "postgresql":
+                # Attempts of one order take turns: a retry that queued behind the first
+                # attempt must see its result, not route again to another warehouse.
+                session.execute(select(func.pg_advisory_xact_lock(func.hashtext(order.order_id))))
+            done = _stored_result(session, order.order_id, step)
+            if done is not None:
+                return done
+            held = _held_by_sku(session, order.order_id)
+            demand = [
+                Demand(sku=line.sku, quantity=line.quantity - held.get(line.sku, 0))
+                for line in order.lines
+                if line.quantity > held.get(line.sku, 0)
+            ]
+            candidates = _candidates(session, [d.sku for d in demand])
+            decision = plan_fulfilment(
+                demand,
+                candidates,
+                request.destination,
+                request.promised_days,
+                self._rules,
+                allow_split=request.policy != FulfilmentPolicy.SHIP_COMPLETE,
+            )
+            if decision.unfilled and request.policy == FulfilmentPolicy.REJECT:
+                short = ", ".join(f"{d.sku} x{d.quantity}" for d in decision.unfilled)
+                raise ApplicationError(
+                    f"out of stock: {short}", type="OutOfStock", non_retryable=True
+                )
+            hold_nothing = bool(decision.unfilled) and (
+                request.policy == FulfilmentPolicy.SHIP_COMPLETE
+            )
+            reservations: list[Reservation] = []
+            if not hold_nothing:
+                for allocation in decision.allocations:
+                    for line in allocation.lines:
+                        _hold(session, order.order_id, request.round, allocation.warehouse, line)
+                        reservations.append(
+                            Reservation(
+                                sku=line.sku, quantity=line.quantity, warehouse=allocation.warehouse
+                            )
+                        )
+            backordered = demand if hold_nothing else decision.unfilled
+            result = AllocationResult(
+                reservations=_all_held(session, order.order_id),
+                backordered=backordered,
+                decision=decision,
+            )
+            record_row = session.get(OrderRecord, order.order_id)
+            if record_row is not None:
+                record_row.routing = decision.model_dump(mode="json")
+            status = OrderStatus.BACKORDERED if backordered else OrderStatus.RESERVED
+            record(
+                session,
+                StatusChange(
+                    order_id=order.order_id,
+                    step=step,
+                    status=status,
+                    reason=decision.summary,
+                    detail=result.model_dump(mode="json"),
+                ),
+            )
+            return result
+
+    @activity.defn
+    def release_inventory(self, order_id: str) -> int:
+        """Give back every unit this order still holds; returns units released."""
+        with Session(self._engine) as session, session.begin():
+            released = 0
+            for hold in _holds(session, order_id, lock=True):
+                session.execute(
+                    update(Stock)
+                    .where(Stock.sku == hold.sku, Stock.warehouse == hold.warehouse)
+                    .values(reserved=Stock.reserved - hold.quantity)
+                )
+                hold.state = "RELEASED"
+                released += hold.quantity
+            return released
+
+    @activity.defn
+    def ship_stock(self, event: ShipmentEvent) -> int:
+        """Turn the holds of a shipped parcel into goods out: on hand and reserved both drop."""
+        with Session(self._engine) as session, session.begin():
+            shipped = 0
+            for hold in _holds(session, event.order_id, lock=True):
+                if hold.warehouse != event.warehouse:
+                    continue
+                session.execute(
+                    update(Stock)
+                    .where(Stock.sku == hold.sku, Stock.warehouse == hold.warehouse)
+                    .values(
+                        on_hand=Stock.on_hand - hold.quantity,
+                        reserved=Stock.reserved - hold.quantity,
+                    )
+                )
+                hold.state = "SHIPPED"
+                shipped += hold.quantity
+            return shipped
+
+    @activity.defn
+    def receive_stock(self, receipt: StockReceipt) -> bool:
+        """Book goods into a warehouse once per receipt id; False when already booked.
+
+        Raises:
+            ApplicationError: "UnknownStockItem" (non-retryable) for an unknown SKU or warehouse.
+        """
+        with Session(self._engine) as session, session.begin():
+            if session.get(StockReceiptRecord, receipt.receipt_id) is not None:
+                return False
+            if session.get(Warehouse, receipt.warehouse) is None:
+                raise ApplicationError(
+                    f"unknown warehouse {receipt.warehouse}",
+                    type="UnknownStockItem",
+                    non_retryable=True,
+                )
+            if session.get(Product, receipt.sku) is None:
+                raise ApplicationError(
+                    f"unknown SKU {receipt.sku}", type="UnknownStockItem", non_retryable=True
+                )
+            session.add(
+                StockReceiptRecord(
+                    receipt_id=receipt.receipt_id,
+                    sku=receipt.sku,
+                    warehouse=receipt.warehouse,
+                    quantity=receipt.quantity,
+                )
+            )
+            # Relative update: concurrent receipts (and goods out) of one row all count.
+            added = session.execute(
+                update(Stock)
+                .where(Stock.sku == receipt.sku, Stock.warehouse == receipt.warehouse)
+                .values(on_hand=Stock.on_hand + receipt.quantity)
+            )
+            if getattr(added, "rowcount", 0) == 0:
+                session.add(
+                    Stock(
+                        sku=receipt.sku,
+                        warehouse=receipt.warehouse,
+                        on_hand=receipt.quantity,
+                        reserved=0,
+                        safety_stock=0,
+                    )
+                )
+            return True
+
+    @activity.defn
+    def backordered_orders(self, sku: str) -> list[str]:
+        """Orders waiting for `sku`: highest customer priority first, then oldest first."""
+        with Session(self._engine) as session:
+            return list(
+                session.scalars(
+                    select(OrderRecord.order_id)
+                    .join(OrderLineRecord, OrderLineRecord.order_id == OrderRecord.order_id)
+                    .join(Customer, Customer.customer_id == OrderRecord.customer_id)
+                    .where(
+                        OrderRecord.status == OrderStatus.BACKORDERED.value,
+                        OrderLineRecord.sku == sku,
+                    )
+                    .order_by(
+                        Customer.priority.desc(), OrderRecord.created_at, OrderRecord.order_id
+                    )
+                )
+            )
+
+
+def _hold(session: Session, order_id: str, round_: int, warehouse: str, line: Demand) -> None:
+    # The WHERE clause is the guard: the row only changes if the units are really there.
+    result = session.execute(
+        update(Stock)
+        .where(
+            Stock.sku == line.sku,
+            Stock.warehouse == warehouse,
+            Stock.on_hand - Stock.reserved - Stock.safety_stock >= line.quantity,
+        )
+        .values(reserved=Stock.reserved + line.quantity)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise ApplicationError(
+            f"stock of {line.sku} at {warehouse} moved; retrying", type="StockMoved"
+        )
+    session.add(
+        StockReservation(
+            idempotency_key=f"{order_id}/{round_}/{line.sku}/{warehouse}",
+            order_id=order_id,
+            sku=line.sku,
+            warehouse=warehouse,
+            quantity=line.quantity,
+        )
+    )
+
+
+def _candidates(session: Session, skus: list[str]) -> list[WarehouseCandidate]:
+    stock_query = select(Stock).where(Stock.sku.in_(skus)).order_by(Stock.sku, Stock.warehouse)
+    if session.get_bind().dialect.name == "postgresql":
+        stock_query = stock_query.with_for_update()  # one allocator per SKU at a time
+    available: dict[str, dict[str, int]] = {}
+    for row in session.scalars(stock_query):
+        free = row.on_hand - row.reserved - row.safety_stock
+        available.setdefault(row.warehouse, {})[row.sku] = max(free, 0)
+    midnight = datetime.combine(utcnow().date(), time.min, tzinfo=utcnow().tzinfo)
+    used_today: dict[str, int] = {
+        warehouse: count
+        for warehouse, count in session.execute(
+            select(StockReservation.warehouse, func.count(func.distinct(StockReservation.order_id)))
+            .where(StockReservation.created_at >= midnight, StockReservation.state != "RELEASED")
+            .group_by(StockReservation.warehouse)
+        ).all()
+    }
+    return [
+        WarehouseCandidate(
+            code=w.code,
+            country=w.country,
+            latitude=w.latitude,
+            longitude=w.longitude,
+            capacity_left=w.daily_capacity - used_today.get(w.code, 0),
+            available=available.get(w.code, {}),
+        )
+        for w in session.scalars(select(Warehouse).order_by(Warehouse.code))
+    ]
+
+
+def _holds(
+    session: Session, order_id: str, *, lock: bool = False, states: tuple[str, ...] = ("HELD",)
+) -> list[StockReservation]:
+    query = (
+        select(StockReservation)
+        .where(StockReservation.order_id == order_id, StockReservation.state.in_(states))
+        .order_by(StockReservation.sku, StockReservation.warehouse)
+    )
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return list(session.scalars(query))
+
+
+def _held_by_sku(session: Session, order_id: str) -> dict[str, int]:
+    """Units of each SKU the order already has: held, or shipped in an earlier wave."""
+    held: dict[str, int] = {}
+    for hold in _holds(session, order_id, states=("HELD", "SHIPPED")):
+        held[hold.sku] = held.get(hold.sku, 0) + hold.quantity
+    return held
+
+
+def _all_held(session: Session, order_id: str) -> list[Reservation]:
+    return [
+        Reservation(sku=h.sku, warehouse=h.warehouse, quantity=h.quantity)
+        for h in _holds(session, order_id)
+    ]
+
+
+def _stored_result(session: Session, order_id: str, step: str) -> AllocationResult | None:
+    detail = session.scalar(
+        select(OrderEvent.detail).where(OrderEvent.order_id == order_id, OrderEvent.step == step)
+    )
+    return AllocationResult.model_validate(detail) if detail else None

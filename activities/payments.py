@@ -1,0 +1,241 @@
+"""Money: card authorisation or account credit, capture and invoice, void; behind a gateway."""
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.audit import record
+from activities.db.models import Invoice, OrderBalance, Payment, utcnow
+from domain.money import CURRENCY_EXPONENT
+from domain.statuses import OrderStatus, PaymentTerms
+from domain.steps import (
+    CaptureRequest,
+    CaptureResult,
+    PaymentAuthorization,
+    PaymentRequest,
+    StatusChange,
+)
+
+
+class GatewayDeclined(Exception):
+    """The card issuer said no: a business failure, never retried."""
+
+
+class PaymentGateway(Protocol):
+    """The card processor; every call carries an idempotency key, as real gateways require."""
+
+    def authorize(self, key: str, amount: Decimal, currency: str) -> str: ...
+    def capture(self, key: str, authorization: str, amount: Decimal) -> str: ...
+    def void(self, key: str, authorization: str) -> str: ...
+    def refund(self, key: str, reference: str, amount: Decimal) -> str: ...
+
+
+class SimulatedGateway:
+    """A card processor with network latency, transient outages and declines above a limit."""
+
+    def __init__(
+        self,
+        *,
+        latency_ms: tuple[int, int] = (30, 120),
+        failure_rate: float = 0.0,
+        decline_above: Decimal = Decimal("100000"),
+        rng: random.Random | None = None,
+    ):
+        self._latency = latency_ms
+        self._failure_rate = failure_rate
+        self._decline_above = decline_above
+        self._rng = rng or random.Random()
+
+    def _call(self, key: str, prefix: str) -> str:
+        time.sleep(self._rng.uniform(*self._latency) / 1000)
+        if self._rng.random() < self._failure_rate:
+            raise ConnectionError("payment gateway timed out")
+        # Same key, same reference: the gateway deduplicates retried requests.
+        return f"{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+    def authorize(self, key: str, amount: Decimal, currency: str) -> str:
+        reference = self._call(key, "auth")
+        if amount > self._decline_above:
+            raise GatewayDeclined(f"card declined: {amount} {currency} above the card's limit")
+        return reference
+
+    def capture(self, key: str, authorization: str, amount: Decimal) -> str:
+        return self._call(key, "cap")
+
+    def void(self, key: str, authorization: str) -> str:
+        return self._call(key, "void")
+
+    def refund(self, key: str, reference: str, amount: Decimal) -> str:
+        return self._call(key, "rfnd")
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    return int(amount.scaleb(CURRENCY_EXPONENT[currency]))
+
+
+class PaymentActivities:
+    """Authorise, capture and void, each written once to the `payments` ledger by its key."""
+
+    def __init__(self, engine: Engine, gateway: PaymentGateway) -> None:
+        self._engine = engine
+        self._gateway = gateway
+
+    @activity.defn
+    def authorize_payment(self, request: PaymentRequest) -> PaymentAuthorization:
+        """Hold the money: a card authorisation, or credit on account terms.
+
+        Raises:
+            ApplicationError: "PaymentDeclined" (non-retryable). Net-30 credit is never
+                refused here: an order over its limit was a CREDIT hold, released before.
+        """
+        key = f"{request.order_id}/authorize"
+        terms = request.customer.payment_terms
+
+        def authorize() -> str:
+            if terms == PaymentTerms.NET_30:
+                return f"credit_{request.order_id}"
+            try:
+                return self._gateway.authorize(key, request.amount, request.currency)
+            except GatewayDeclined as declined:
+                raise ApplicationError(
+                    str(declined), type="PaymentDeclined", non_retryable=True
+                ) from declined
+
+        reference = self._once(
+            key,
+            request.order_id,
+            "AUTHORIZE",
+            to_minor(request.amount, request.currency),
+            request.currency,
+            authorize,
+        )
+        return PaymentAuthorization(
+            order_id=request.order_id,
+            method=terms.value,
+            amount=request.amount,
+            currency=request.currency,
+            reference=reference,
+        )
+
+    @activity.defn
+    def void_authorization(self, authorization: PaymentAuthorization) -> None:
+        """Compensation: let go of the hold (no-op if voided already)."""
+        key = f"{authorization.order_id}/void"
+        prepaid = authorization.method == PaymentTerms.PREPAID.value
+        self._once(
+            key,
+            authorization.order_id,
+            "VOID",
+            0,
+            authorization.currency,
+            lambda: (
+                self._gateway.void(key, authorization.reference)
+                if prepaid
+                else authorization.reference
+            ),
+        )
+
+    def _once(
+        self,
+        key: str,
+        order_id: str,
+        kind: str,
+        amount_minor: int,
+        currency: str,
+        call: Callable[[], str],
+    ) -> str:
+        """One ledger entry per key; the gateway is called outside any transaction.
+
+        The gateway deduplicates by key, so a crash between the call and the write is safe:
+        the retry calls again with the same key and gets the same reference.
+        """
+        with Session(self._engine) as session:
+            done = session.scalar(select(Payment.reference).where(Payment.idempotency_key == key))
+        if done is not None:
+            return done
+        reference = call()
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(
+                    Payment(
+                        idempotency_key=key,
+                        order_id=order_id,
+                        kind=kind,
+                        amount_minor=amount_minor,
+                        currency=currency,
+                        reference=reference,
+                    )
+                )
+        except IntegrityError:  # a concurrent attempt with the same key wrote it first
+            pass
+        return reference
+
+    @activity.defn
+    def capture_payment(self, request: CaptureRequest) -> CaptureResult:
+        """Take the money (card) or issue the Net-30 invoice; always issue the invoice."""
+        auth = request.authorization
+        key = f"{request.order_id}/capture"
+        prepaid = auth.method == PaymentTerms.PREPAID.value
+        minor = to_minor(request.amount, auth.currency)
+        reference = self._once(
+            key,
+            request.order_id,
+            "CAPTURE",
+            minor,
+            auth.currency,
+            lambda: (
+                self._gateway.capture(key, auth.reference, request.amount)
+                if prepaid
+                else auth.reference
+            ),
+        )
+        with Session(self._engine) as session, session.begin():
+            if session.get(OrderBalance, request.order_id) is None:
+                session.add(  # the refund ledger's bound: refunds never exceed this capture
+                    OrderBalance(
+                        order_id=request.order_id,
+                        currency=auth.currency,
+                        captured_minor=minor,
+                        refunded_minor=0,
+                    )
+                )
+            invoice = session.scalar(select(Invoice).where(Invoice.order_id == request.order_id))
+            if invoice is None:
+                net = request.customer.payment_terms == PaymentTerms.NET_30
+                invoice = Invoice(
+                    invoice_no=f"INV-{request.order_id}",
+                    order_id=request.order_id,
+                    amount=request.amount,
+                    currency=auth.currency,
+                    terms=request.customer.payment_terms.value,
+                    due_date=utcnow().date() + timedelta(days=30 if net else 0),
+                    paid=not net,
+                )
+                session.add(invoice)
+            record(
+                session,
+                StatusChange(
+                    order_id=request.order_id,
+                    step="captured",
+                    status=OrderStatus.COMPLETED,
+                    reason=f"invoice {invoice.invoice_no} {request.amount} {auth.currency}",
+                ),
+            )
+            return CaptureResult(
+                order_id=request.order_id,
+                amount=request.amount,
+                currency=auth.currency,
+                reference=reference,
+                invoice_no=invoice.invoice_no,
+                due_date=invoice.due_date,
+            )

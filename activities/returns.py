@@ -1,0 +1,416 @@
+"""Returns: RMA and return label, receipt, inspection with restock, and the refund ledger."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.audit import record
+from activities.carriers import Carrier, CarrierError, Label
+from activities.db.models import (
+    OrderBalance,
+    OrderRecord,
+    Payment,
+    Refund,
+    ReturnAuthorization,
+    ReturnLine,
+    Stock,
+    Warehouse,
+    utcnow,
+)
+from activities.payments import PaymentGateway, to_minor
+from domain.commands import CommandRefused
+from domain.fulfilment import CarrierQuote
+from domain.money import CURRENCY_EXPONENT
+from domain.returns import (
+    Disposition,
+    InspectionRequest,
+    RefundRequest,
+    RefundResult,
+    ReturnedLine,
+    Rma,
+    check_inspection,
+)
+from domain.shipping import rank_quotes
+from domain.statuses import OrderStatus
+from domain.steps import StatusChange
+
+# Return labels are not promised to anyone: with this much slack every quote "meets the
+# promise", so rank_quotes orders them cheapest first.
+RETURN_LABEL_SLACK = timedelta(days=60)
+
+
+class ReturnsActivities:
+    """Every step of a return, each idempotent by its RMA id or refund key."""
+
+    def __init__(self, engine: Engine, carriers: list[Carrier], gateway: PaymentGateway) -> None:
+        self._engine = engine
+        self._carriers = {carrier.code: carrier for carrier in carriers}
+        self._gateway = gateway
+
+    @activity.defn
+    def open_rma(self, rma: Rma) -> Rma:
+        """Store the RMA once and book its return label (customer's country -> warehouse).
+
+        The label goes to the warehouse that shipped most of the returned units; the cheapest
+        quote is booked first, the next one when a carrier fails (key "<rma_id>@<carrier>").
+
+        Raises:
+            ApplicationError: "UnknownOrder" or "UnknownWarehouse" (non-retryable);
+                "NoCarrierAvailable" (retried) when every carrier failed.
+        """
+        with Session(self._engine) as session:
+            row = session.get(ReturnAuthorization, rma.rma_id)
+            if row is not None and row.label_id is not None:
+                return _rma(session, row)
+            origin, destination = _return_route(session, rma)
+        if row is None:
+            try:
+                with Session(self._engine) as session, session.begin():
+                    _insert_rma(session, rma)
+            except IntegrityError:
+                pass  # a concurrent attempt inserted it first: carry on with the label
+        units = sum(line.quantity for line in rma.lines)
+        label = self._book_label(rma.rma_id, origin, destination, units)
+        with Session(self._engine) as session, session.begin():
+            row = _locked_rma(session, rma.rma_id)
+            if row.label_id is None:
+                row.carrier, row.tracking_number = label.carrier, label.tracking_number
+                row.label_id = label.label_id
+            stored = _rma(session, row)
+        if stored.label_id != label.label_id:  # a concurrent attempt stored another label first
+            self._carriers[label.carrier].void(label.label_id)
+        return stored
+
+    @activity.defn
+    def receive_return(self, rma_id: str) -> Rma:
+        """The parcel arrived at the warehouse: OPEN -> RECEIVED (later states stay as they are).
+
+        Raises:
+            ApplicationError: "UnknownRma" (non-retryable).
+        """
+        with Session(self._engine) as session, session.begin():
+            row = _locked_rma(session, rma_id)
+            if row.state == "OPEN":
+                row.state = "RECEIVED"
+                _audit(session, row, "received", OrderStatus.RETURN_RECEIVED, "warehouse")
+            return _rma(session, row)
+
+    @activity.defn
+    def inspect_return(self, request: InspectionRequest) -> Rma:
+        """Record each unit's disposition once; RESTOCK units go back into sellable stock.
+
+        REFURBISH and DISPOSE units do not touch `stock`. A repeated call returns the RMA as
+        stored by the first one.
+
+        Raises:
+            ApplicationError: "UnknownRma", "ReturnNotReceived" or "InspectionRefused" (all
+                non-retryable).
+        """
+        with Session(self._engine) as session, session.begin():
+            row = _locked_rma(session, request.rma_id)
+            lines = {
+                line.sku: line
+                for line in session.scalars(
+                    select(ReturnLine).where(ReturnLine.rma_id == request.rma_id)
+                )
+            }
+            if any(line.restocked + line.refurbished + line.disposed for line in lines.values()):
+                return _rma(session, row)
+            if row.state == "OPEN":
+                raise _refused(
+                    f"{row.rma_id} has not been received yet: receive it before inspecting",
+                    "ReturnNotReceived",
+                )
+            try:
+                check_inspection({sku: line.quantity for sku, line in lines.items()}, request.lines)
+            except CommandRefused as refused:
+                raise _refused(str(refused), "InspectionRefused") from refused
+            for verdict in request.lines:
+                line = lines[verdict.sku]
+                if verdict.disposition == Disposition.RESTOCK:
+                    line.restocked += verdict.quantity
+                    _restock(session, line.sku, line.warehouse, verdict.quantity)
+                elif verdict.disposition == Disposition.REFURBISH:
+                    line.refurbished += verdict.quantity
+                else:
+                    line.disposed += verdict.quantity
+            if row.state == "RECEIVED":
+                row.state = "INSPECTED"
+            summary = ", ".join(
+                f"{v.sku} x{v.quantity} {v.disposition.value}" for v in request.lines
+            )
+            _audit(session, row, "inspected", OrderStatus.RETURN_RECEIVED, request.by, summary)
+            return _rma(session, row)
+
+    @activity.defn
+    def refund(self, request: RefundRequest) -> RefundResult:
+        """Give money back once per idempotency key, never more than was captured.
+
+        Ledger first: one transaction writes the `refunds` row (reference "pending") and raises
+        `order_balances.refunded_minor`, whose CHECK refunds_within_capture refuses anything
+        above the capture; only then is the gateway called (it deduplicates by key), and the
+        reference is stored. A crash in between is finished by the retry with the same key, so
+        money never leaves without its ledger row, even under concurrent attempts.
+
+        Raises:
+            ApplicationError: "RefundExceedsCapture", "NothingCaptured", "CurrencyMismatch",
+                "UnknownRma" or "IdempotencyKeyReused" (all non-retryable).
+        """
+        done = self._existing_refund(request)
+        if done is None or done.reference == PENDING:
+            capture = self._book_ledger(request)
+            reference = self._gateway.refund(request.idempotency_key, capture, request.amount)
+            with Session(self._engine) as session, session.begin():
+                session.execute(
+                    update(Refund)
+                    .where(Refund.idempotency_key == request.idempotency_key)
+                    .values(reference=reference)
+                    .execution_options(synchronize_session=False)
+                )
+            done = self._existing_refund(request)
+        assert done is not None
+        return done
+
+    def _book_ledger(self, request: RefundRequest) -> str:
+        """The ledger row and the balance, once per key; returns the capture reference."""
+        minor = to_minor(request.amount, request.currency)
+        try:
+            with Session(self._engine) as session, session.begin():
+                if session.get_bind().dialect.name == "postgresql":
+                    session.execute(  # concurrent refunds of one order take turns
+                        select(OrderBalance.order_id)
+                        .where(OrderBalance.order_id == request.order_id)
+                        .with_for_update()
+                    )
+                capture = self._check_refund(session, request, minor)
+                if not _refund_row(session, request.idempotency_key):
+                    _book_refund(session, request, minor, PENDING)
+                return capture
+        except IntegrityError as error:
+            # A concurrent attempt with this key may have won meanwhile: its row is the answer.
+            if self._existing_refund(request) is not None:
+                with Session(self._engine) as session:
+                    return self._capture_reference(session, request.order_id)
+            if "refunds_within_capture" in str(error):
+                raise _exceeds(request, "the captured amount") from error
+            raise
+
+    def _book_label(self, rma_id: str, origin: str, destination: str, units: int) -> Label:
+        today = utcnow().date()
+        quotes: list[CarrierQuote] = []
+        failed: list[str] = []
+        for code, carrier in sorted(self._carriers.items()):
+            try:
+                quotes += carrier.quote(
+                    origin, destination, units, today, today + RETURN_LABEL_SLACK
+                )
+            except CarrierError as error:
+                failed.append(f"{code}: quote failed ({error})")
+        for quote in rank_quotes(quotes):
+            try:
+                return self._carriers[quote.carrier].book(quote, f"{rma_id}@{quote.carrier}")
+            except CarrierError as error:
+                failed.append(f"{quote.carrier}: booking failed ({error})")
+        raise ApplicationError(
+            f"no carrier could book a return label for {rma_id}: "
+            f"{'; '.join(failed) or 'no quotes'}",
+            type="NoCarrierAvailable",
+        )
+
+    @staticmethod
+    def _capture_reference(session: Session, order_id: str) -> str:
+        reference = session.scalar(
+            select(Payment.reference).where(Payment.order_id == order_id, Payment.kind == "CAPTURE")
+        )
+        assert reference is not None
+        return reference
+
+    def _check_refund(self, session: Session, request: RefundRequest, minor: int) -> str:
+        """Refuse early what cannot succeed (the CHECK still decides); the capture reference."""
+        balance = session.get(OrderBalance, request.order_id)
+        capture = session.scalar(
+            select(Payment.reference).where(
+                Payment.order_id == request.order_id, Payment.kind == "CAPTURE"
+            )
+        )
+        if balance is None or capture is None:
+            raise _refused(f"nothing was captured on order {request.order_id}", "NothingCaptured")
+        if balance.currency != request.currency:
+            raise _refused(
+                f"order {request.order_id} was captured in {balance.currency}, "
+                f"not {request.currency}",
+                "CurrencyMismatch",
+            )
+        if request.rma_id is not None:
+            rma = session.get(ReturnAuthorization, request.rma_id)
+            if rma is None or rma.order_id != request.order_id:
+                raise _refused(f"no RMA {request.rma_id} on order {request.order_id}", "UnknownRma")
+        if _refund_row(session, request.idempotency_key) is not None:
+            return capture  # already booked by an earlier attempt: finish it
+        if balance.refunded_minor + minor > balance.captured_minor:
+            left = _from_minor(balance.captured_minor - balance.refunded_minor, balance.currency)
+            raise _exceeds(request, f"the {left} {balance.currency} still refundable")
+        return capture
+
+    def _existing_refund(self, request: RefundRequest) -> RefundResult | None:
+        with Session(self._engine) as session:
+            row = _refund_row(session, request.idempotency_key)
+            if row is None:
+                return None
+            if row.order_id != request.order_id or row.amount_minor != to_minor(
+                request.amount, request.currency
+            ):
+                raise _refused(
+                    f"refund key {request.idempotency_key!r} was used for {row.order_id} "
+                    f"{_from_minor(row.amount_minor, row.currency)} {row.currency}",
+                    "IdempotencyKeyReused",
+                )
+            refunded = session.scalar(
+                select(OrderBalance.refunded_minor).where(OrderBalance.order_id == row.order_id)
+            )
+            return RefundResult(
+                order_id=row.order_id,
+                rma_id=row.rma_id,
+                amount=_from_minor(row.amount_minor, row.currency),
+                currency=row.currency,
+                reference=row.reference,
+                refunded_total=_from_minor(refunded or 0, row.currency),
+            )
+
+
+PENDING = "pending"
+
+
+def _return_route(session: Session, rma: Rma) -> tuple[str, str]:
+    """(customer's country, country of the warehouse that shipped most of the units)."""
+    order = session.get(OrderRecord, rma.order_id)
+    if order is None:
+        raise _refused(f"no order {rma.order_id}", "UnknownOrder")
+    units: dict[str, int] = {}
+    for line in rma.lines:
+        units[line.warehouse] = units.get(line.warehouse, 0) + line.quantity
+    code = max(sorted(units.items()), key=lambda item: item[1])[0]
+    warehouse = session.get(Warehouse, code)
+    if warehouse is None:
+        raise _refused(f"unknown warehouse {code} on {rma.rma_id}", "UnknownWarehouse")
+    return str(order.order["ship_to"]["country"]), warehouse.country
+
+
+def _insert_rma(session: Session, rma: Rma) -> None:
+    row = ReturnAuthorization(
+        rma_id=rma.rma_id, order_id=rma.order_id, state="OPEN", reason=rma.reason
+    )
+    session.add(row)
+    session.flush()
+    for line in rma.lines:
+        session.add(ReturnLine(rma_id=rma.rma_id, **line.model_dump()))
+    _audit(session, row, "opened", OrderStatus.RETURN_REQUESTED, "customer", rma.reason)
+
+
+def _book_refund(session: Session, request: RefundRequest, minor: int, reference: str) -> None:
+    keys = {"idempotency_key", "order_id", "rma_id", "currency"}
+    session.add(Refund(**request.model_dump(include=keys), amount_minor=minor, reference=reference))
+    session.flush()
+    session.execute(  # the CHECK refunds_within_capture is the guard
+        update(OrderBalance)
+        .where(OrderBalance.order_id == request.order_id)
+        .values(refunded_minor=OrderBalance.refunded_minor + minor)
+        .execution_options(synchronize_session=False)
+    )
+    if request.rma_id is not None:
+        session.execute(
+            update(ReturnAuthorization)
+            .where(ReturnAuthorization.rma_id == request.rma_id)
+            .values(state="REFUNDED")
+            .execution_options(synchronize_session=False)
+        )
+    what = f"{request.rma_id or 'no RMA'}: refunded {request.amount} {request.currency}"
+    step = f"refund/{reference}"
+    record(
+        session,
+        StatusChange(
+            order_id=request.order_id, step=step, status=OrderStatus.REFUNDED, reason=what
+        ),
+    )
+
+
+def _restock(session: Session, sku: str, warehouse: str, quantity: int) -> None:
+    result = session.execute(
+        update(Stock)
+        .where(Stock.sku == sku, Stock.warehouse == warehouse)
+        .values(on_hand=Stock.on_hand + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        session.add(Stock(sku=sku, warehouse=warehouse, on_hand=quantity, reserved=0))
+
+
+def _locked_rma(session: Session, rma_id: str) -> ReturnAuthorization:
+    query = select(ReturnAuthorization).where(ReturnAuthorization.rma_id == rma_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = session.scalar(query)
+    if row is None:
+        raise _refused(f"no RMA {rma_id}", "UnknownRma")
+    return row
+
+
+def _rma(session: Session, row: ReturnAuthorization) -> Rma:
+    lines = session.scalars(
+        select(ReturnLine).where(ReturnLine.rma_id == row.rma_id).order_by(ReturnLine.sku)
+    )
+    refunded, currency = session.execute(
+        select(func.sum(Refund.amount_minor), func.max(Refund.currency)).where(
+            Refund.rma_id == row.rma_id
+        )
+    ).one()
+    return Rma(
+        rma_id=row.rma_id,
+        order_id=row.order_id,
+        lines=[ReturnedLine.model_validate(line, from_attributes=True) for line in lines],
+        reason=row.reason,
+        carrier=row.carrier,
+        tracking_number=row.tracking_number,
+        label_id=row.label_id,
+        state=row.state,
+        refund_amount=_from_minor(int(refunded), currency) if refunded is not None else None,
+    )
+
+
+def _audit(
+    session: Session,
+    row: ReturnAuthorization,
+    step: str,
+    status: OrderStatus,
+    actor: str,
+    reason: str = "",
+) -> None:
+    what = f"{row.rma_id} {step}" + (f": {reason}" if reason else "")
+    change = StatusChange(
+        order_id=row.order_id, step=f"{row.rma_id}/{step}", status=status, actor=actor, reason=what
+    )
+    record(session, change)
+
+
+def _refund_row(session: Session, key: str) -> Refund | None:
+    return session.scalar(select(Refund).where(Refund.idempotency_key == key))
+
+
+def _exceeds(request: RefundRequest, limit: str) -> ApplicationError:
+    return _refused(
+        f"refund of {request.amount} {request.currency} on {request.order_id} exceeds {limit}",
+        "RefundExceedsCapture",
+    )
+
+
+def _refused(message: str, error_type: str) -> ApplicationError:
+    return ApplicationError(message, type=error_type, non_retryable=True)
+
+
+def _from_minor(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-CURRENCY_EXPONENT[currency])

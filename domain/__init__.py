@@ -1,0 +1,1 @@
+"""Pure order-management domain: contracts, statuses and business rules (no I/O)."""

@@ -1,0 +1,45 @@
+"""What `orderflow status` shows: the workflow's own view of one order."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.fulfilment import AllocationResult, Shipment
+from domain.holds import Hold
+from domain.returns import Rma
+from domain.statuses import OrderStatus
+from domain.steps import CaptureResult, PaymentAuthorization
+
+
+class AuditEntry(BaseModel):
+    """One line of an order's history as the workflow saw it."""
+
+    at: datetime
+    status: OrderStatus
+    actor: str
+    what: str
+
+
+class OrderState(BaseModel):
+    """What `orderflow status` shows: the workflow's own view of the order."""
+
+    order_id: str
+    status: OrderStatus
+    customer_id: str
+    channel: str
+    currency: str
+    total: Decimal | None = None
+    lines: list[dict[str, Any]]
+    promised_date: date | None = None
+    allocation: AllocationResult | None = None
+    shipments: list[Shipment] = Field(default_factory=list)
+    payment: PaymentAuthorization | None = None
+    capture: CaptureResult | None = None
+    holds: list[Hold] = Field(default_factory=list)
+    returns: list[Rma] = Field(default_factory=list)
+    escalation_level: int = 0
+    reason: str | None = None
+    compensations: list[str] = Field(default_factory=list)
+    events: list[AuditEntry] = Field(default_factory=list)

@@ -1,0 +1,110 @@
+"""Inputs and results of the order steps: the contracts between workflow and activities."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from domain.fulfilment import Allocation, Destination
+from domain.order import Order
+from domain.policy import ApprovalThresholds, CustomerTerms, SlaPolicy
+from domain.statuses import FulfilmentPolicy, OrderStatus
+
+
+class ValidatedOrder(BaseModel):
+    """The order accepted by validation, with everything later steps need to decide."""
+
+    order_id: str
+    total: Decimal
+    promised_date: date
+    customer: CustomerTerms
+    fulfilment_policy: FulfilmentPolicy
+    destination: Destination
+    sla: SlaPolicy
+    thresholds: ApprovalThresholds
+
+
+class PaymentRequest(BaseModel):
+    order_id: str
+    customer: CustomerTerms
+    amount: Decimal
+    currency: str
+
+
+class PaymentAuthorization(BaseModel):
+    """Money held (card) or credit reserved (account terms) for this order."""
+
+    order_id: str
+    method: str
+    amount: Decimal
+    currency: str
+    reference: str
+
+
+class ReserveRequest(BaseModel):
+    """Route and hard-hold stock; `round` counts backorder attempts so keys stay unique."""
+
+    order: Order
+    destination: Destination
+    promised_days: int
+    policy: FulfilmentPolicy
+    round: int = 0
+
+
+class BookingRequest(BaseModel):
+    order_id: str
+    currency: str
+    destination: Destination
+    promised_date: date
+    allocations: list[Allocation]
+    wave: int = 1
+    """Ship-when-available orders ship in waves; each wave has its own parcels and labels."""
+
+
+class ShipmentEvent(BaseModel):
+    """The WMS (ship) or the carrier (deliver) reporting on one shipment."""
+
+    order_id: str
+    shipment_id: str
+    warehouse: str
+    actor: str = "wms"
+    delivered: bool = False
+    """False: the parcel left the warehouse; True: it reached the customer."""
+
+
+class CaptureRequest(BaseModel):
+    order_id: str
+    authorization: PaymentAuthorization
+    amount: Decimal
+    customer: CustomerTerms
+
+
+class CaptureResult(BaseModel):
+    order_id: str
+    amount: Decimal
+    currency: str
+    reference: str
+    invoice_no: str
+    due_date: date
+
+
+class StatusChange(BaseModel):
+    """One audited transition of the read model; (order_id, step) makes it idempotent."""
+
+    order_id: str
+    step: str
+    status: OrderStatus
+    actor: str = "orderflow"
+    reason: str | None = None
+    detail: dict[str, Any] | None = None
+    escalation_level: int | None = None
+
+
+class EditedOrder(BaseModel):
+    """The order after a customer's edit, as the read model must now show it."""
+
+    order: Order
+    revision: int
+    by: str
+    summary: str

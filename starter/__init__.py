@@ -1,0 +1,1 @@
+"""Client side: the `orderflow` command that starts orders and sends them decisions."""

@@ -1,0 +1,211 @@
+"""`orderflow demo` and `orderflow dev`: the embedded stack, seeded, with a handful of orders."""
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from domain.order import Order
+from domain.returns import Disposition, InspectionLine, InspectionRequest, ReturnRequest
+from domain.state import OrderState
+from domain.statuses import OrderStatus
+from starter import orders, returns
+from starter.render import console, order_table
+from starter.stack import dev_server, embedded_unless_configured
+from workers.settings import Settings
+
+HERE = Path(__file__).parent
+
+
+def seed_database(settings: Settings, file: Path | None = None) -> dict[str, int]:
+    """Migrate, then load the catalog (the demo one by default)."""
+    from activities.catalog import load_catalog
+    from activities.db.engine import make_engine, upgrade
+
+    upgrade(settings.resolved_database_url)
+    data = json.loads((file or HERE / "catalog.json").read_text())
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    try:
+        return load_catalog(engine, data)
+    finally:
+        engine.dispose()
+
+
+def serve_forever(settings: Settings) -> None:
+    """`orderflow dev`: the embedded server in the foreground until Ctrl-C."""
+    from activities.db.engine import upgrade
+
+    upgrade(settings.resolved_database_url)
+    with dev_server(settings, ui=True):
+        console.print(
+            f"Temporal at {settings.resolved_temporal_address}, UI {settings.ui_url}; Ctrl-C stops"
+        )
+        _block_until_interrupted()
+
+
+def run_demo(settings: Settings, *, exit_after: bool) -> None:
+    """Start what is missing, seed, place the demo orders, show where each one is."""
+    # Business failures (a rejected demo order) are logged by the SDK with tracebacks: keep
+    # them in a file so the demo output stays readable.
+    settings.home.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=settings.home / "worker.log", level=logging.INFO, force=True)
+    counts = seed_database(settings)
+    console.print("seeded " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    with embedded_unless_configured(settings, ui=True) as embedded:
+        if embedded:
+            console.print(
+                f"Temporal dev server up: {settings.resolved_temporal_address}, "
+                f"Web UI {settings.ui_url}"
+            )
+        asyncio.run(_demo(settings, exit_after))
+
+
+async def _demo(settings: Settings, exit_after: bool) -> None:
+    from workers.client import connect
+    from workers.worker import build_worker
+
+    client = await _connect_with_retry(settings, connect)
+    async with build_worker(client, settings):
+        suffix = time.strftime("%m%d-%H%M%S")
+        plans: list[tuple[Order, str]] = []
+        for raw in json.loads((HERE / "orders.json").read_text()):
+            plan = raw.pop("_demo")
+            raw["order_id"] = f"demo-{raw['order_id']}-{suffix}"
+            raw["purchase_order"] = f"{raw.get('purchase_order') or 'DEMO'}-{suffix}"
+            plans.append((Order.model_validate(raw), plan))
+        for order, _ in plans:
+            await orders.place(client, settings, order)
+        await asyncio.gather(*(_drive(client, order, plan) for order, plan in plans))
+        # Each order's own state (a query), not visibility: search attributes are updated
+        # asynchronously and may lag a moment behind under load.
+        rows = [_row(await orders.state_of(client, order.order_id)) for order, _ in plans]
+        console.print(order_table(rows, title=f"Demo orders (run {suffix})"))
+        waiting = next(o.order_id for o, plan in plans if "waiting" in o.order_id)
+        held = next(o.order_id for o, plan in plans if plan == "approval")
+        returned = next(o.order_id for o, plan in plans if plan == "return")
+        console.print(
+            f"\nOpen the Temporal UI: {settings.ui_url}/namespaces/{settings.namespace}/workflows\n"
+            f"Try:  orderflow status {waiting}\n"
+            f"      orderflow status {returned}   (a return, inspected and refunded)\n"
+            f"      orderflow ship {waiting}   then   orderflow deliver {waiting}\n"
+            f"      orderflow list --status {OrderStatus.AWAITING_SHIPMENT.value}\n"
+            f"A B2B order waits for a manager's approval (it was placed by j.buyer, who may not\n"
+            f"approve their own order):\n"
+            f"      orderflow approve {held} --as mia.manager --note 'budget ok'"
+        )
+        if exit_after:
+            return
+        console.print("\nThe stack keeps running (worker in this process); Ctrl-C stops it.")
+        await _wait_for_interrupt()
+
+
+def bench_stack(settings: Settings, count: int, concurrency: int) -> dict[str, float]:
+    """Seed a bench SKU, start what is missing, run `starter.bench` with an in-process worker."""
+    from activities.catalog import load_catalog
+    from activities.db.engine import make_engine
+    from starter.bench import BENCH_SKU, run_bench
+    from workers.client import connect
+    from workers.worker import build_worker
+
+    seed_database(settings)
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    load_catalog(
+        engine,
+        {
+            "products": [
+                {
+                    "sku": BENCH_SKU,
+                    "name": "bench item",
+                    "list_price": "1.00",
+                    "currency": "EUR",
+                    "max_per_order": 10,
+                }
+            ],
+            "stock": [{"sku": BENCH_SKU, "warehouse": "AMS", "on_hand": 1_000_000}],
+        },
+    )
+    engine.dispose()
+
+    async def go() -> dict[str, float]:
+        client = await _connect_with_retry(settings, connect)
+        async with build_worker(client, settings):
+            return await run_bench(client, settings, count, concurrency)
+
+    with embedded_unless_configured(settings, ui=False):
+        return asyncio.run(go())
+
+
+def _row(state: OrderState) -> dict[str, Any]:
+    return {
+        "order_id": state.order_id,
+        "status": state.status.value,
+        "customer_id": state.customer_id,
+        "channel": state.channel,
+        "total": f"{state.total}" if state.total is not None else "",
+        "escalation_level": state.escalation_level,
+        "started_at": state.events[0].at.isoformat() if state.events else "",
+    }
+
+
+async def _drive(client: Any, order: Order, plan: str) -> None:
+    """Stand in for the warehouse and the carrier for orders the demo completes."""
+    if plan == "approval":
+        await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 120)
+        return
+    state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 120)
+    if plan == "cancel":
+        await orders.cancel(client, order.order_id, "customer found a better offer", "cs-agent")
+        await orders.wait_for(client, order.order_id, OrderStatus.CANCELLED, 60)
+        return
+    if plan not in ("complete", "return") or state.status.is_final:
+        return
+    for shipment in state.shipments:
+        await orders.notify_shipment(client, order.order_id, "ship", shipment.shipment_id, "wms")
+    await orders.wait_for(client, order.order_id, OrderStatus.SHIPPED, 60)
+    for shipment in state.shipments:
+        await orders.notify_shipment(
+            client, order.order_id, "deliver", shipment.shipment_id, "carrier"
+        )
+    await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 60)
+    if plan == "return":
+        rma = await returns.request_return(
+            client,
+            order.order_id,
+            ReturnRequest(lines={"MS-200": 1}, reason="arrived scratched", by="customer"),
+        )
+        await returns.receive_return(client, rma.rma_id)
+        await returns.inspect_return(
+            client,
+            InspectionRequest(
+                rma_id=rma.rma_id,
+                lines=[InspectionLine(sku="MS-200", quantity=1, disposition=Disposition.REFURBISH)],
+            ),
+        )
+
+
+async def _connect_with_retry(settings: Settings, connect: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await connect(settings)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _wait_for_interrupt() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _block_until_interrupted() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})

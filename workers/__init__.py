@@ -1,0 +1,1 @@
+"""The single wiring point: settings, data converter, task queue, workflows and activities."""

@@ -1,0 +1,126 @@
+"""Builds the worker: the task queue, OrderWorkflow, and the activities with their dependencies."""
+
+import asyncio
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.approvals import ApprovalActivities
+from activities.backorders import BackorderActivities
+from activities.carriers import carriers_from_config
+from activities.db.engine import make_engine
+from activities.intake import IntakeActivities
+from activities.inventory import InventoryActivities
+from activities.payments import PaymentActivities, SimulatedGateway
+from activities.returns import ReturnsActivities
+from activities.shipping import DatabaseLabelBook, ShippingActivities
+from domain.policy import ApprovalThresholds, SlaPolicy
+from domain.routing import DEFAULT_RULES, RoutingRules, load_rules
+from domain.shipping import DEFAULT_CARRIERS
+from workers.settings import Settings
+from workflows.order import OrderWorkflow
+from workflows.receipt import StockReceiptWorkflow
+
+
+def sla_policy(settings: Settings) -> SlaPolicy:
+    """The SLA durations every new order is given (snapshotted into its history)."""
+    return SlaPolicy(
+        approval_escalate_after=settings.approval_escalate_after,
+        approval_expire_after=settings.approval_expire_after,
+        approval_expire_action=settings.approval_expire_action,
+        backorder_expire_after=settings.backorder_expire_after,
+        ship_escalate_after=settings.ship_escalate_after,
+        delivery_grace=settings.delivery_grace,
+        return_window=settings.return_window,
+        refund_escalate_after=settings.refund_escalate_after,
+        booking_attempts=settings.booking_attempts,
+    )
+
+
+def routing_rules(settings: Settings) -> RoutingRules:
+    """Routing weights from the operator's JSON file, or the shipped defaults."""
+    if settings.routing_rules_file is None:
+        return DEFAULT_RULES
+    return load_rules(settings.routing_rules_file.read_text())
+
+
+def build_activities(
+    settings: Settings, engine: Engine, client: Client
+) -> list[Callable[..., Any]]:
+    """Every activity the order workflow calls, bound to its dependencies."""
+    low, _, high = settings.carrier_latency_ms.partition("-")
+    latency = (int(low), int(high or low))
+    carriers = carriers_from_config(
+        DEFAULT_CARRIERS,
+        DatabaseLabelBook(engine),
+        down={c.strip().upper() for c in settings.carriers_down.split(",") if c.strip()},
+        failure_rate=settings.carrier_failure_rate,
+        latency_ms=latency,
+    )
+    intake = IntakeActivities(
+        engine,
+        sla_policy(settings),
+        ApprovalThresholds(
+            manager=settings.approval_manager_threshold,
+            director=settings.approval_director_threshold,
+        ),
+        settings.max_quantity_per_line,
+        settings.duplicate_window,
+    )
+    inventory = InventoryActivities(engine, routing_rules(settings))
+    gateway = SimulatedGateway(rng=random.Random())
+    payments = PaymentActivities(engine, gateway)
+    shipping = ShippingActivities(engine, list(carriers))
+    backorders = BackorderActivities(client)
+    approvals = ApprovalActivities(engine)
+    returns = ReturnsActivities(engine, list(carriers), gateway)
+    return [
+        returns.open_rma,
+        returns.receive_return,
+        returns.inspect_return,
+        returns.refund,
+        approvals.assess_holds,
+        approvals.load_approvers,
+        approvals.notify,
+        inventory.receive_stock,
+        inventory.backordered_orders,
+        backorders.offer_stock,
+        intake.validate_order,
+        intake.record_status,
+        intake.record_edit,
+        inventory.reserve_inventory,
+        inventory.release_inventory,
+        inventory.ship_stock,
+        payments.authorize_payment,
+        payments.void_authorization,
+        payments.capture_payment,
+        shipping.book_shipments,
+        shipping.void_labels,
+        shipping.record_shipment_progress,
+    ]
+
+
+def build_worker(client: Client, settings: Settings, engine: Engine | None = None) -> Worker:
+    """A worker on the order task queue; run several processes of it to scale out."""
+    engine = engine or make_engine(
+        settings.resolved_database_url, pool_size=settings.activity_threads
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[OrderWorkflow, StockReceiptWorkflow],
+        activities=build_activities(settings, engine, client),
+        activity_executor=ThreadPoolExecutor(settings.activity_threads),
+        max_concurrent_activities=settings.activity_threads,
+    )
+
+
+async def run_worker(client: Client, settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or forever)."""
+    async with build_worker(client, settings):
+        await (stop or asyncio.Event()).wait()

@@ -1,0 +1,118 @@
+"""The approval gate of an order: its holds, who may release them, and the decisions taken."""
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.approvals import ApprovalActivities
+    from domain.commands import CommandRefused
+    from domain.holds import (
+        ApprovalDecision,
+        Hold,
+        HoldRequest,
+        HoldType,
+        Notice,
+        NoticeKind,
+        RejectionDecision,
+        Tier,
+        awaiting_tier,
+        check_approval,
+        check_rejection,
+        escalate,
+        open_holds,
+        release,
+    )
+    from domain.order import Order
+    from domain.steps import ValidatedOrder
+    from workflows.steps import run_step
+
+
+def refused(error: CommandRefused) -> ApplicationError:
+    """A validator's one-line refusal, as the caller of the Update sees it."""
+    return ApplicationError(str(error), type="CommandRefused", non_retryable=True)
+
+
+class ApprovalGate:
+    """Holds are placed once after validation; the order passes when none is open."""
+
+    def __init__(self, order: Order) -> None:
+        self._order = order
+        self.holds: list[Hold] = []
+        self.approvers: dict[str, list[Tier]] = {}
+        self.rejection: RejectionDecision | None = None
+        self.escalated = False
+
+    @property
+    def is_open(self) -> bool:
+        """True while some hold still waits for a decision."""
+        return bool(open_holds(self.holds))
+
+    @property
+    def awaiting(self) -> str:
+        """The tier the order waits for ("" when none), for the search attribute."""
+        return awaiting_tier(self.holds) or ""
+
+    async def assess(self, validated: ValidatedOrder) -> None:
+        """Decide which holds the order needs (amount, credit, price, address, review)."""
+        assessment = await run_step(
+            ApprovalActivities.assess_holds,
+            HoldRequest(order=self._order, validated=validated),
+            summary="assess holds: amount, credit, price book, address, review",
+        )
+        self.holds = assessment.holds
+        self.approvers = assessment.approvers
+
+    def check_approve(self, decision: ApprovalDecision) -> list[HoldType]:
+        """Validator: raise the refusal the approver sees; return what would be released."""
+        if not self.holds:
+            raise refused(CommandRefused("the order has no holds to approve"))
+        if not self.is_open and decision.hold is None:
+            done = ", ".join(f"{h.type.value} released by {h.released_by}" for h in self.holds)
+            raise refused(CommandRefused(f"already decided: {done}"))
+        try:
+            return check_approval(self.holds, self.approvers, decision, self._order.submitted_by)
+        except CommandRefused as error:
+            raise refused(error) from None
+
+    def approve(self, decision: ApprovalDecision) -> list[HoldType]:
+        """Release the holds the decision covers."""
+        types = self.check_approve(decision)
+        self.holds = release(self.holds, types, decision.by, workflow.now(), decision.note)
+        return types
+
+    def check_reject(self, decision: RejectionDecision) -> None:
+        """Validator for a rejection."""
+        if self.rejection is not None:
+            raise refused(CommandRefused(f"already rejected by {self.rejection.by}"))
+        try:
+            check_rejection(self.holds, self.approvers, decision, self._order.submitted_by)
+        except CommandRefused as error:
+            raise refused(error) from None
+
+    async def escalate(self, level: int) -> None:
+        """Move every open hold up to the director and tell them."""
+        self.holds = escalate(self.holds)
+        self.escalated = True
+        self.approvers = await run_step(
+            ApprovalActivities.load_approvers, summary="reload approvers"
+        )
+        await self.notify(
+            "escalated",
+            Tier.DIRECTOR.value,
+            level,
+            f"order {self._order.order_id} waited too long for approval",
+        )
+
+    async def notify(self, kind: NoticeKind, recipient: str, level: int, message: str) -> None:
+        """Tell a person or a tier; once per (order, kind, level)."""
+        await run_step(
+            ApprovalActivities.notify,
+            Notice(
+                order_id=self._order.order_id,
+                recipient=recipient,
+                kind=kind,
+                message=message,
+                key=f"{self._order.order_id}/notify/{kind}/{level}",
+            ),
+            summary=f"notify {recipient}: {kind}",
+        )

@@ -1,0 +1,158 @@
+"""The order's journal: status, audit trail, search attributes, SLA waits, compensation log."""
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.intake import IntakeActivities
+    from activities.inventory import InventoryActivities
+    from activities.payments import PaymentActivities
+    from activities.shipping import ShippingActivities
+    from domain.commands import CancelRequest
+    from domain.order import Order
+    from domain.state import AuditEntry, OrderState
+    from domain.statuses import OrderStatus
+    from domain.steps import StatusChange
+    from workflows import search
+    from workflows.approval_gate import ApprovalGate
+    from workflows.parcels import Parcels
+    from workflows.steps import run_step
+
+
+T = TypeVar("T")
+
+
+class OrderCancelled(Exception):
+    """Raised inside the workflow when a cancel request is honoured between steps."""
+
+
+class OrderJournal:
+    """What every part of the order workflow shares; OrderWorkflow fills these in."""
+
+    _order: Order
+    _state: OrderState
+    _cancel: CancelRequest | None
+    _compensations: list[str]
+    _gate: ApprovalGate
+    _parcels: Parcels
+
+    @property
+    def order_id(self) -> str:
+        return self._order.order_id
+
+    async def wait(self, condition: Any, timeout: timedelta | None) -> bool:
+        """Wait for `condition` or a cancel; False when the SLA timer fired first."""
+        try:
+            await workflow.wait_condition(
+                lambda: condition() or self._cancel is not None, timeout=timeout
+            )
+        except TimeoutError:
+            return False
+        self.checkpoint()
+        return True
+
+    async def unless_cancelled(self, step: Coroutine[Any, Any, T]) -> T:
+        """Run a step that may retry for long (carrier booking) but give way to a cancel.
+
+        The activity must be started with WAIT_CANCELLATION_COMPLETED, so that whatever its
+        last attempt did is finished before the compensations (which undo it) run.
+        """
+        task = asyncio.ensure_future(step)
+        await workflow.wait_condition(
+            lambda: task.done() or (self._cancel is not None and not self._parcels.any_shipped)
+        )
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ActivityError):
+                await task
+            raise OrderCancelled()
+        return task.result()
+
+    def checkpoint(self) -> None:
+        """Honour a cancel request between steps, as long as nothing has shipped."""
+        if self._cancel is not None and not self._parcels.any_shipped:
+            raise OrderCancelled()
+
+    def register(self, compensation: str) -> None:
+        """Record the undo of a step before the step runs: a crash mid-step is still undone."""
+        self._compensations.append(compensation)
+
+    async def compensate(self) -> None:
+        order_id = self._order.order_id
+        for name in reversed(self._compensations):
+            if name == "void_labels":
+                await run_step(ShippingActivities.void_labels, order_id, summary="void labels")
+            elif name == "release_inventory":
+                await run_step(
+                    InventoryActivities.release_inventory, order_id, summary="release held stock"
+                )
+            elif name == "void_authorization" and self._state.payment is not None:
+                await run_step(
+                    PaymentActivities.void_authorization,
+                    self._state.payment,
+                    summary="void payment authorisation",
+                )
+            self._state.events.append(self._entry(f"compensated: {name}"))
+        self._compensations.clear()
+
+    async def escalate(self, why: str) -> None:
+        """An SLA timer fired: raise the escalation level and record the breach."""
+        self._state.escalation_level += 1
+        await self.record(f"escalation-{self._state.escalation_level}", f"SLA breached: {why}")
+        self.upsert_search()
+
+    async def move(
+        self, status: OrderStatus, why: str, *, step: str, actor: str = "orderflow"
+    ) -> None:
+        """Change status and write it to the read model (idempotent by step)."""
+        self.note(status, why, actor=actor)
+        await self.record(step, why, actor=actor, append=False)
+
+    async def record(
+        self, step: str, why: str, *, actor: str = "orderflow", append: bool = True
+    ) -> None:
+        """Write the current status with an audit line to the read model, once per step."""
+        if append:
+            self._state.events.append(self._entry(why, actor=actor))
+        await run_step(
+            IntakeActivities.record_status,
+            StatusChange(
+                order_id=self._order.order_id,
+                step=step,
+                status=self._state.status,
+                actor=actor,
+                reason=why,
+                escalation_level=self._state.escalation_level,
+            ),
+            summary=f"record {self._state.status.value}: {step}",
+        )
+
+    def note(self, status: OrderStatus, why: str, *, actor: str = "orderflow") -> None:
+        """Change status in the workflow (the read model is written by the step itself)."""
+        self._state.status = status
+        if status.is_final:
+            self._state.reason = why
+        self._state.events.append(self._entry(why, actor=actor))
+        self.upsert_search()
+
+    def _entry(self, what: str, *, actor: str = "orderflow") -> AuditEntry:
+        return AuditEntry(at=workflow.now(), status=self._state.status, actor=actor, what=what)
+
+    def upsert_search(self) -> None:
+        updates: list[SearchAttributeUpdate[Any]] = [
+            search.ORDER_STATUS.value_set(self._state.status.value),
+            search.ESCALATION_LEVEL.value_set(self._state.escalation_level),
+            search.AWAITING_APPROVER.value_set(
+                self._gate.awaiting if self._state.status == OrderStatus.AWAITING_APPROVAL else ""
+            ),
+        ]
+        if self._state.total is not None:
+            updates.append(search.ORDER_TOTAL.value_set(float(self._state.total)))
+        workflow.upsert_search_attributes(updates)
