@@ -4,6 +4,8 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows import search
+
 
 class BackorderActivities:
     """Talks to order workflows; needs the worker's Temporal client."""
@@ -18,7 +20,7 @@ class BackorderActivities:
         An Update (not a signal) so the next order in the queue is offered stock only after
         this one has taken what it needs: priority order is kept exactly.
         """
-        handle = self._client.get_workflow_handle(f"order-{order_id}")
+        handle = self._client.get_workflow_handle(search.workflow_id(order_id))
         try:
             status: str = await handle.execute_update("stock_arrived", result_type=str)
         except WorkflowUpdateFailedError as refused:

@@ -8,6 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.audit import record
+from activities.db.engine import take_turns
 from activities.db.models import Customer, OrderLineRecord, OrderRecord, Product, utcnow
 from domain.geography import COUNTRY_CENTROIDS, locate
 from domain.order import Order
@@ -43,6 +44,8 @@ class IntakeActivities:
         """
         run_id = activity.info().workflow_run_id or ""
         with Session(self._engine) as session, session.begin():
+            # Two copies of one order validated at once: the second must see the first.
+            take_turns(session, f"intake:{order.customer_id}:{fingerprint(order)}")
             existing = session.get(OrderRecord, order.order_id)
             if existing is not None and existing.order.get("_run_id") != run_id:
                 raise ApplicationError(

@@ -8,6 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.audit import record
+from activities.db.engine import take_turns
 from activities.db.models import (
     Customer,
     OrderEvent,
@@ -45,10 +46,9 @@ class InventoryActivities:
         order = request.order
         step = f"reserve-{request.round}"
         with Session(self._engine) as session, session.begin():
-            if session.get_bind().dialect.name == "postgresql":
-                # Attempts of one order take turns: a retry that queued behind the first
-                # attempt must see its result, not route again to another warehouse.
-                session.execute(select(func.pg_advisory_xact_lock(func.hashtext(order.order_id))))
+            # Attempts of one order take turns: a retry that queued behind the first
+            # attempt must see its result, not route again to another warehouse.
+            take_turns(session, f"reserve:{order.order_id}")
             done = _stored_result(session, order.order_id, step)
             if done is not None:
                 return done

@@ -192,7 +192,7 @@ async def list_orders(
         attrs = execution.typed_search_attributes
         rows.append(
             {
-                "order_id": execution.id.removeprefix("order-"),
+                "order_id": search.order_id_of(execution.id),
                 "status": attrs.get(search.ORDER_STATUS),
                 "customer_id": attrs.get(search.CUSTOMER_ID),
                 "channel": attrs.get(search.ORDER_CHANNEL),

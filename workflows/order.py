@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.fulfilment import Allocation, AllocationResult, Demand, wave_step
     from domain.geography import COUNTRY_CENTROIDS
-    from domain.holds import ApprovalDecision, RejectionDecision, Tier
+    from domain.holds import ApprovalDecision, HoldType, RejectionDecision, Tier
     from domain.money import round_money
     from domain.order import Order
     from domain.returns import InspectionRequest, RefundResult, ReturnRequest, Rma
@@ -222,15 +222,9 @@ class OrderWorkflow(OrderJournal):
     async def approve(self, decision: ApprovalDecision) -> str:
         """An approver releases one hold (or every hold they may release)."""
         released = self._gate.approve(decision)
-        self._state.holds = self._gate.holds
-        what = ", ".join(t.value for t in released)
-        await self.record(
-            f"approval-{what}-{decision.by}",
-            f"{what} released" + (f": {decision.note}" if decision.note else ""),
-            actor=decision.by,
-        )
-        self.upsert_search()
+        await self._record_release(decision, released)
         left = [h.type.value for h in self._gate.holds if h.is_open]
+        what = ", ".join(t.value for t in released)
         return f"released {what}" + (f"; still on hold: {', '.join(left)}" if left else "")
 
     @approve.validator
@@ -248,13 +242,25 @@ class OrderWorkflow(OrderJournal):
         self._gate.check_reject(decision)
 
     @workflow.signal
-    def approve_signal(self, decision: ApprovalDecision) -> None:
+    async def approve_signal(self, decision: ApprovalDecision) -> None:
         """Fire-and-forget approval; a decision that makes no sense now is logged and dropped."""
         try:
-            self._gate.approve(decision)
-            self._state.holds = self._gate.holds
+            released = self._gate.approve(decision)
         except ApplicationError as error:
             workflow.logger.warning("approval ignored: %s", error)
+            return
+        await self._record_release(decision, released)
+
+    async def _record_release(self, decision: ApprovalDecision, released: list[HoldType]) -> None:
+        """Who released what, when and why: the same audit line for the Update and the signal."""
+        self._state.holds = self._gate.holds
+        what = ", ".join(t.value for t in released)
+        await self.record(
+            f"approval-{what}-{decision.by}",
+            f"{what} released" + (f": {decision.note}" if decision.note else ""),
+            actor=decision.by,
+        )
+        self.upsert_search()
 
     @workflow.update
     async def edit(self, edit: OrderEdit) -> str:

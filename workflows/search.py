@@ -30,6 +30,14 @@ def dev_server_flags() -> list[str]:
     return flags
 
 
+ORDER_PREFIX = "order-"
+
+
 def workflow_id(order_id: str) -> str:
     """One workflow per order, forever: the id is how a second start is refused."""
-    return f"order-{order_id}"
+    return f"{ORDER_PREFIX}{order_id}"
+
+
+def order_id_of(workflow_id: str) -> str:
+    """The order behind an order workflow's id."""
+    return workflow_id.removeprefix(ORDER_PREFIX)

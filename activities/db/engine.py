@@ -5,8 +5,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,6 +26,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         _sqlite_pragmas(engine)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+
+
+def take_turns(session: Session, key: str) -> None:
+    """Serialise transactions that share `key` until this one ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the key's hash. SQLite needs nothing:
+    `BEGIN IMMEDIATE` already makes every writing transaction take its turn.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -77,8 +77,15 @@ async def _demo(settings: Settings, exit_after: bool) -> None:
             raw["order_id"] = f"demo-{raw['order_id']}-{suffix}"
             raw["purchase_order"] = f"{raw.get('purchase_order') or 'DEMO'}-{suffix}"
             plans.append((Order.model_validate(raw), plan))
-        for order, _ in plans:
+        originals = [order for order, plan in plans if plan != "duplicate"]
+        for order in originals:
             await orders.place(client, settings, order)
+        # A copy is a duplicate of an order intake has already accepted: place it after.
+        for order in originals:
+            await orders.wait_for(client, order.order_id, OrderStatus.VALIDATED, 60)
+        for order, plan in plans:
+            if plan == "duplicate":
+                await orders.place(client, settings, order)
         await asyncio.gather(*(_drive(client, order, plan) for order, plan in plans))
         # Each order's own state (a query), not visibility: search attributes are updated
         # asynchronously and may lag a moment behind under load.

@@ -15,6 +15,7 @@ from starter import orders
 from starter.orders import UserError
 from tests.factories import make_order, new_sku, payments_of, stock_of
 from workers.settings import Settings
+from workflows import search
 
 
 def big_order(engine: Engine, **extra: object) -> tuple[str, object]:
@@ -45,6 +46,38 @@ async def test_the_right_approver_releases_the_hold(
             )
         ).one()
         assert event.reason == "AMOUNT released: known customer"
+
+
+async def test_a_signalled_approval_is_audited_like_the_update(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    """Fire-and-forget senders (an approval e-mail link, a bot) use the signal."""
+    _, order = big_order(engine, submitted_by="j.buyer")
+    await orders.place(client, worker, order)
+    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 30)
+    handle = client.get_workflow_handle(search.workflow_id(order.order_id))
+    # nonsense first: the submitter, then a stranger; both are dropped and change nothing
+    await handle.signal("approve_signal", ApprovalDecision(by="j.buyer"))
+    await handle.signal("approve_signal", ApprovalDecision(by="someone"))
+    await handle.signal("approve_signal", ApprovalDecision(by="mia.manager", note="via e-mail"))
+    # a late duplicate is harmless
+    await handle.signal("approve_signal", ApprovalDecision(by="mia.manager", note="via e-mail"))
+    state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    assert state.holds[0].released_by == "mia.manager"
+    with Session(engine) as session:
+        actors = session.scalars(
+            select(OrderEvent.actor).where(
+                OrderEvent.order_id == order.order_id,
+                OrderEvent.actor.in_(["j.buyer", "someone", "mia.manager"]),
+            )
+        ).all()
+        reason = session.scalars(
+            select(OrderEvent.reason).where(
+                OrderEvent.order_id == order.order_id, OrderEvent.actor == "mia.manager"
+            )
+        ).one()
+    assert actors == ["mia.manager"]
+    assert reason == "AMOUNT released: via e-mail"
 
 
 async def test_wrong_approver_and_self_approval_are_refused_and_change_nothing(

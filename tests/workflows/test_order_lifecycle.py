@@ -1,5 +1,7 @@
 """The order lifecycle on a real dev server, a real worker and a real database (both kinds)."""
 
+import asyncio
+
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -98,6 +100,25 @@ async def test_same_content_under_a_new_id_is_a_duplicate(
     await orders.place(client, worker, again)
     state = await orders.wait_for(client, again.order_id, OrderStatus.REJECTED, 30)
     assert f"duplicate of order {first.order_id}" in (state.reason or "")
+
+
+async def test_copies_placed_at_once_let_exactly_one_through(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    """A double-clicked checkout: five copies at once, one order, four duplicates."""
+    sku = new_sku(engine, {"AMS": 50})
+    first = make_order({sku: 1})
+    copies = [first.model_copy(update={"order_id": f"{first.order_id}-{n}"}) for n in range(5)]
+    await asyncio.gather(*(orders.place(client, worker, copy) for copy in copies))
+    ends = [
+        await orders.wait_for(client, copy.order_id, OrderStatus.AWAITING_SHIPMENT, 60)
+        for copy in copies
+    ]
+    statuses = sorted(state.status.value for state in ends)
+    assert statuses == ["AWAITING_SHIPMENT"] + ["REJECTED"] * 4
+    kept = next(s.order_id for s in ends if s.status == OrderStatus.AWAITING_SHIPMENT)
+    assert all(f"duplicate of order {kept}" in (s.reason or "") for s in ends if s.order_id != kept)
+    assert stock_of(engine, sku) == {"AMS": (50, 1)}
 
 
 async def test_split_order_gets_one_label_per_warehouse(
