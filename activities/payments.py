@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audit import record
 from activities.db.models import Invoice, OrderBalance, Payment, utcnow
-from domain.money import CURRENCY_EXPONENT
+from domain.money import to_minor
 from domain.statuses import OrderStatus, PaymentTerms
 from domain.steps import (
     CaptureRequest,
@@ -77,10 +77,6 @@ class SimulatedGateway:
 
     def refund(self, key: str, reference: str, amount: Decimal) -> str:
         return self._call(key, "rfnd")
-
-
-def to_minor(amount: Decimal, currency: str) -> int:
-    return int(amount.scaleb(CURRENCY_EXPONENT[currency]))
 
 
 class PaymentActivities:

@@ -1,7 +1,6 @@
-"""Returns: RMA and return label, receipt, inspection with restock, and the refund ledger."""
+"""Returns: RMA and return label, receipt, and inspection with restock (refunds: refunds.py)."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,9 +11,7 @@ from temporalio.exceptions import ApplicationError
 from activities.audit import record
 from activities.carriers import Carrier, CarrierError, Label
 from activities.db.models import (
-    OrderBalance,
     OrderRecord,
-    Payment,
     Refund,
     ReturnAuthorization,
     ReturnLine,
@@ -22,15 +19,12 @@ from activities.db.models import (
     Warehouse,
     utcnow,
 )
-from activities.payments import PaymentGateway, to_minor
 from domain.commands import CommandRefused
 from domain.fulfilment import CarrierQuote
-from domain.money import CURRENCY_EXPONENT
+from domain.money import from_minor
 from domain.returns import (
     Disposition,
     InspectionRequest,
-    RefundRequest,
-    RefundResult,
     ReturnedLine,
     Rma,
     check_inspection,
@@ -45,12 +39,11 @@ RETURN_LABEL_SLACK = timedelta(days=60)
 
 
 class ReturnsActivities:
-    """Every step of a return, each idempotent by its RMA id or refund key."""
+    """Every step of a return but the refund, each idempotent by its RMA id."""
 
-    def __init__(self, engine: Engine, carriers: list[Carrier], gateway: PaymentGateway) -> None:
+    def __init__(self, engine: Engine, carriers: list[Carrier]) -> None:
         self._engine = engine
         self._carriers = {carrier.code: carrier for carrier in carriers}
-        self._gateway = gateway
 
     @activity.defn
     def open_rma(self, rma: Rma) -> Rma:
@@ -147,59 +140,6 @@ class ReturnsActivities:
             _audit(session, row, "inspected", OrderStatus.RETURN_RECEIVED, request.by, summary)
             return _rma(session, row)
 
-    @activity.defn
-    def refund(self, request: RefundRequest) -> RefundResult:
-        """Give money back once per idempotency key, never more than was captured.
-
-        Ledger first: one transaction writes the `refunds` row (reference "pending") and raises
-        `order_balances.refunded_minor`, whose CHECK refunds_within_capture refuses anything
-        above the capture; only then is the gateway called (it deduplicates by key), and the
-        reference is stored. A crash in between is finished by the retry with the same key, so
-        money never leaves without its ledger row, even under concurrent attempts.
-
-        Raises:
-            ApplicationError: "RefundExceedsCapture", "NothingCaptured", "CurrencyMismatch",
-                "UnknownRma" or "IdempotencyKeyReused" (all non-retryable).
-        """
-        done = self._existing_refund(request)
-        if done is None or done.reference == PENDING:
-            capture = self._book_ledger(request)
-            reference = self._gateway.refund(request.idempotency_key, capture, request.amount)
-            with Session(self._engine) as session, session.begin():
-                session.execute(
-                    update(Refund)
-                    .where(Refund.idempotency_key == request.idempotency_key)
-                    .values(reference=reference)
-                    .execution_options(synchronize_session=False)
-                )
-            done = self._existing_refund(request)
-        assert done is not None
-        return done
-
-    def _book_ledger(self, request: RefundRequest) -> str:
-        """The ledger row and the balance, once per key; returns the capture reference."""
-        minor = to_minor(request.amount, request.currency)
-        try:
-            with Session(self._engine) as session, session.begin():
-                if session.get_bind().dialect.name == "postgresql":
-                    session.execute(  # concurrent refunds of one order take turns
-                        select(OrderBalance.order_id)
-                        .where(OrderBalance.order_id == request.order_id)
-                        .with_for_update()
-                    )
-                capture = self._check_refund(session, request, minor)
-                if not _refund_row(session, request.idempotency_key):
-                    _book_refund(session, request, minor, PENDING)
-                return capture
-        except IntegrityError as error:
-            # A concurrent attempt with this key may have won meanwhile: its row is the answer.
-            if self._existing_refund(request) is not None:
-                with Session(self._engine) as session:
-                    return self._capture_reference(session, request.order_id)
-            if "refunds_within_capture" in str(error):
-                raise _exceeds(request, "the captured amount") from error
-            raise
-
     def _book_label(self, rma_id: str, origin: str, destination: str, units: int) -> Label:
         today = utcnow().date()
         quotes: list[CarrierQuote] = []
@@ -221,69 +161,6 @@ class ReturnsActivities:
             f"{'; '.join(failed) or 'no quotes'}",
             type="NoCarrierAvailable",
         )
-
-    @staticmethod
-    def _capture_reference(session: Session, order_id: str) -> str:
-        reference = session.scalar(
-            select(Payment.reference).where(Payment.order_id == order_id, Payment.kind == "CAPTURE")
-        )
-        assert reference is not None
-        return reference
-
-    def _check_refund(self, session: Session, request: RefundRequest, minor: int) -> str:
-        """Refuse early what cannot succeed (the CHECK still decides); the capture reference."""
-        balance = session.get(OrderBalance, request.order_id)
-        capture = session.scalar(
-            select(Payment.reference).where(
-                Payment.order_id == request.order_id, Payment.kind == "CAPTURE"
-            )
-        )
-        if balance is None or capture is None:
-            raise _refused(f"nothing was captured on order {request.order_id}", "NothingCaptured")
-        if balance.currency != request.currency:
-            raise _refused(
-                f"order {request.order_id} was captured in {balance.currency}, "
-                f"not {request.currency}",
-                "CurrencyMismatch",
-            )
-        if request.rma_id is not None:
-            rma = session.get(ReturnAuthorization, request.rma_id)
-            if rma is None or rma.order_id != request.order_id:
-                raise _refused(f"no RMA {request.rma_id} on order {request.order_id}", "UnknownRma")
-        if _refund_row(session, request.idempotency_key) is not None:
-            return capture  # already booked by an earlier attempt: finish it
-        if balance.refunded_minor + minor > balance.captured_minor:
-            left = _from_minor(balance.captured_minor - balance.refunded_minor, balance.currency)
-            raise _exceeds(request, f"the {left} {balance.currency} still refundable")
-        return capture
-
-    def _existing_refund(self, request: RefundRequest) -> RefundResult | None:
-        with Session(self._engine) as session:
-            row = _refund_row(session, request.idempotency_key)
-            if row is None:
-                return None
-            if row.order_id != request.order_id or row.amount_minor != to_minor(
-                request.amount, request.currency
-            ):
-                raise _refused(
-                    f"refund key {request.idempotency_key!r} was used for {row.order_id} "
-                    f"{_from_minor(row.amount_minor, row.currency)} {row.currency}",
-                    "IdempotencyKeyReused",
-                )
-            refunded = session.scalar(
-                select(OrderBalance.refunded_minor).where(OrderBalance.order_id == row.order_id)
-            )
-            return RefundResult(
-                order_id=row.order_id,
-                rma_id=row.rma_id,
-                amount=_from_minor(row.amount_minor, row.currency),
-                currency=row.currency,
-                reference=row.reference,
-                refunded_total=_from_minor(refunded or 0, row.currency),
-            )
-
-
-PENDING = "pending"
 
 
 def _return_route(session: Session, rma: Rma) -> tuple[str, str]:
@@ -310,33 +187,6 @@ def _insert_rma(session: Session, rma: Rma) -> None:
     for line in rma.lines:
         session.add(ReturnLine(rma_id=rma.rma_id, **line.model_dump()))
     _audit(session, row, "opened", OrderStatus.RETURN_REQUESTED, "customer", rma.reason)
-
-
-def _book_refund(session: Session, request: RefundRequest, minor: int, reference: str) -> None:
-    keys = {"idempotency_key", "order_id", "rma_id", "currency"}
-    session.add(Refund(**request.model_dump(include=keys), amount_minor=minor, reference=reference))
-    session.flush()
-    session.execute(  # the CHECK refunds_within_capture is the guard
-        update(OrderBalance)
-        .where(OrderBalance.order_id == request.order_id)
-        .values(refunded_minor=OrderBalance.refunded_minor + minor)
-        .execution_options(synchronize_session=False)
-    )
-    if request.rma_id is not None:
-        session.execute(
-            update(ReturnAuthorization)
-            .where(ReturnAuthorization.rma_id == request.rma_id)
-            .values(state="REFUNDED")
-            .execution_options(synchronize_session=False)
-        )
-    what = f"{request.rma_id or 'no RMA'}: refunded {request.amount} {request.currency}"
-    step = f"refund/{reference}"
-    record(
-        session,
-        StatusChange(
-            order_id=request.order_id, step=step, status=OrderStatus.REFUNDED, reason=what
-        ),
-    )
 
 
 def _restock(session: Session, sku: str, warehouse: str, quantity: int) -> None:
@@ -378,7 +228,7 @@ def _rma(session: Session, row: ReturnAuthorization) -> Rma:
         tracking_number=row.tracking_number,
         label_id=row.label_id,
         state=row.state,
-        refund_amount=_from_minor(int(refunded), currency) if refunded is not None else None,
+        refund_amount=from_minor(int(refunded), currency) if refunded is not None else None,
     )
 
 
@@ -397,20 +247,5 @@ def _audit(
     record(session, change)
 
 
-def _refund_row(session: Session, key: str) -> Refund | None:
-    return session.scalar(select(Refund).where(Refund.idempotency_key == key))
-
-
-def _exceeds(request: RefundRequest, limit: str) -> ApplicationError:
-    return _refused(
-        f"refund of {request.amount} {request.currency} on {request.order_id} exceeds {limit}",
-        "RefundExceedsCapture",
-    )
-
-
 def _refused(message: str, error_type: str) -> ApplicationError:
     return ApplicationError(message, type=error_type, non_retryable=True)
-
-
-def _from_minor(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-CURRENCY_EXPONENT[currency])

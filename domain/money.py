@@ -20,3 +20,13 @@ def has_valid_precision(amount: Decimal, currency: str) -> bool:
     """True when `amount` has no more decimals than the currency allows."""
     exponent = amount.as_tuple().exponent
     return isinstance(exponent, int) and -exponent <= CURRENCY_EXPONENT.get(currency, 2)
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """An amount in the currency's minor unit (cents): what ledgers store, exactly."""
+    return int(amount.scaleb(CURRENCY_EXPONENT[currency]))
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    """Back from minor units to a Decimal amount."""
+    return Decimal(minor).scaleb(-CURRENCY_EXPONENT[currency])

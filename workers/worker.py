@@ -17,6 +17,7 @@ from activities.db.engine import make_engine
 from activities.intake import IntakeActivities
 from activities.inventory import InventoryActivities
 from activities.payments import PaymentActivities, SimulatedGateway
+from activities.refunds import RefundActivities
 from activities.returns import ReturnsActivities
 from activities.shipping import DatabaseLabelBook, ShippingActivities
 from domain.policy import ApprovalThresholds, SlaPolicy
@@ -78,12 +79,13 @@ def build_activities(
     shipping = ShippingActivities(engine, list(carriers))
     backorders = BackorderActivities(client)
     approvals = ApprovalActivities(engine)
-    returns = ReturnsActivities(engine, list(carriers), gateway)
+    returns = ReturnsActivities(engine, list(carriers))
+    refunds = RefundActivities(engine, gateway)
     return [
         returns.open_rma,
         returns.receive_return,
         returns.inspect_return,
-        returns.refund,
+        refunds.refund,
         approvals.assess_holds,
         approvals.load_approvers,
         approvals.notify,

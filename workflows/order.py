@@ -1,17 +1,13 @@
 """OrderWorkflow: one durable workflow per order, from placement to invoice and returns."""
 
-from datetime import datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
-from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.intake import IntakeActivities
-    from activities.inventory import InventoryActivities
     from activities.payments import PaymentActivities
-    from activities.shipping import ShippingActivities
     from domain.commands import (
         CancelRequest,
         CommandRefused,
@@ -20,32 +16,26 @@ with workflow.unsafe.imports_passed_through():
         apply_edit,
         check_cancellable,
     )
-    from domain.fulfilment import Allocation, AllocationResult, Demand, wave_step
     from domain.geography import COUNTRY_CENTROIDS
-    from domain.holds import ApprovalDecision, HoldType, RejectionDecision, Tier
+    from domain.holds import ApprovalDecision, RejectionDecision
     from domain.money import round_money
     from domain.order import Order
     from domain.returns import InspectionRequest, RefundResult, ReturnRequest, Rma
     from domain.state import OrderState
-    from domain.statuses import FulfilmentPolicy, OrderStatus
-    from domain.steps import (
-        BookingRequest,
-        CaptureRequest,
-        EditedOrder,
-        PaymentRequest,
-        ReserveRequest,
-        ValidatedOrder,
-    )
+    from domain.statuses import OrderStatus
+    from domain.steps import CaptureRequest, EditedOrder, PaymentRequest, ValidatedOrder
     from domain.validation import address_problems
     from workflows.approval_gate import ApprovalGate, refused
-    from workflows.journal import OrderCancelled, OrderJournal
+    from workflows.approval_stage import ApprovalStage
+    from workflows.journal import OrderCancelled
     from workflows.parcels import Parcels
     from workflows.returns_desk import ReturnDesk
     from workflows.steps import INTAKE_FAILURES, BusinessFailure, run_step
+    from workflows.stock_waves import StockWaves
 
 
 @workflow.defn
-class OrderWorkflow(OrderJournal):
+class OrderWorkflow(ApprovalStage, StockWaves):
     """Validate, hold for approval, authorise, reserve + route, book, ship, deliver, capture."""
 
     @workflow.init
@@ -158,66 +148,6 @@ class OrderWorkflow(OrderJournal):
         desk.shipments, desk.window = self._state.shipments, v.sla.return_window
         await desk.stay_open(v.sla)
 
-    # --- approval -----------------------------------------------------------------------
-
-    async def _await_approval(self, v: ValidatedOrder, edits: int) -> None:
-        """Wait for every hold to be released; escalate once, then auto-reject at expiry."""
-        gate = self._gate
-        reasons = "; ".join(f"{h.type.value} ({h.tier.value}): {h.reason}" for h in gate.holds)
-        await self.move(OrderStatus.AWAITING_APPROVAL, reasons, step="holds")
-        for tier in sorted({h.tier.value for h in gate.holds}):
-            await gate.notify(
-                "approval_needed",
-                tier,
-                0,
-                f"order {self._order.order_id} "
-                f"({v.total} {self._order.currency}) needs approval: {reasons}",
-            )
-        started = workflow.now()
-        alerted = False
-        while gate.is_open and gate.rejection is None:
-            limit = v.sla.approval_expire_after if gate.escalated else v.sla.approval_escalate_after
-            remaining = (
-                None if alerted else max(started + limit - workflow.now(), timedelta(seconds=1))
-            )
-            if await self.wait(
-                lambda: not gate.is_open or gate.rejection is not None or self._edits != edits,
-                remaining,
-            ):
-                if self._edits != edits:
-                    return  # the customer changed the order: it is validated and held again
-                continue
-            if not gate.escalated:
-                await self.escalate(f"no approval within {v.sla.approval_escalate_after}")
-                await gate.escalate(self._state.escalation_level)
-                self._state.holds = gate.holds
-                self.upsert_search()
-                continue
-            await self._approval_expired(v)
-            alerted = True
-        if gate.rejection is not None:
-            raise BusinessFailure(
-                "Rejected", f"rejected by {gate.rejection.by}: {gate.rejection.reason}"
-            )
-        self.note(OrderStatus.VALIDATED, "all holds released")
-
-    async def _approval_expired(self, v: ValidatedOrder) -> None:
-        """The configured action at expiry: reject, cancel, or alert and keep waiting."""
-        action = v.sla.approval_expire_action
-        why = f"no approval within {v.sla.approval_expire_after}"
-        level = self._state.escalation_level
-        if action == "alert":
-            await self.escalate(f"{why}: still waiting")
-            await self._gate.notify("sla_breach", Tier.DIRECTOR.value, level + 1, why)
-            return
-        who = self._order.submitted_by or "customer"
-        if action == "cancel":
-            await self._gate.notify("sla_breach", who, level, f"{why}: auto-cancelled")
-            self._cancel = CancelRequest(reason=f"{why}: auto-cancelled", by="orderflow")
-            raise OrderCancelled()
-        await self._gate.notify("auto_rejected", who, level, "approval expired")
-        raise BusinessFailure("ApprovalExpired", f"{why}: auto-rejected")
-
     @workflow.update
     async def approve(self, decision: ApprovalDecision) -> str:
         """An approver releases one hold (or every hold they may release)."""
@@ -251,17 +181,6 @@ class OrderWorkflow(OrderJournal):
             return
         await self._record_release(decision, released)
 
-    async def _record_release(self, decision: ApprovalDecision, released: list[HoldType]) -> None:
-        """Who released what, when and why: the same audit line for the Update and the signal."""
-        self._state.holds = self._gate.holds
-        what = ", ".join(t.value for t in released)
-        await self.record(
-            f"approval-{what}-{decision.by}",
-            f"{what} released" + (f": {decision.note}" if decision.note else ""),
-            actor=decision.by,
-        )
-        self.upsert_search()
-
     @workflow.update
     async def edit(self, edit: OrderEdit) -> str:
         """Change quantities, remove lines or change the address, until stock is held."""
@@ -289,115 +208,6 @@ class OrderWorkflow(OrderJournal):
             raise refused(error) from None
 
     # --- stock --------------------------------------------------------------------------
-
-    async def _ship_in_waves(self, v: ValidatedOrder) -> None:
-        """Route, book and follow what is held; under ship-when-available, ship what is there
-        now and the rest as it arrives (one wave per restock), until nothing is backordered."""
-        partial = v.fulfilment_policy == FulfilmentPolicy.SHIP_WHEN_AVAILABLE
-        expires = workflow.now() + v.sla.backorder_expire_after
-        round_, wave, after_wave = 0, 0, False
-        allocation = await self._reserve(v, round_)
-        while True:
-            while allocation.backordered and not (partial and allocation.reservations):
-                if not await self._await_restock(v, allocation, expires, recheck=after_wave):
-                    if wave == 0:
-                        self._cancel = CancelRequest(
-                            reason=f"backorder expired after {v.sla.backorder_expire_after}",
-                            by="orderflow",
-                        )
-                        raise OrderCancelled()
-                    await self.record(
-                        f"dropped-{wave}",
-                        "backorder expired: not shipped "
-                        + ", ".join(f"{d.sku} x{d.quantity}" for d in allocation.backordered),
-                    )
-                    return
-                after_wave = False
-                round_ += 1
-                requests = self._restock_requests
-                allocation = await self._reserve(v, round_)
-                self._restock_attempts = requests
-            wave += 1
-            summary = allocation.decision.summary if allocation.decision else "routed"
-            await self.move(OrderStatus.ROUTED, summary, step=wave_step("routed", wave))
-            booked = await self.unless_cancelled(
-                run_step(
-                    ShippingActivities.book_shipments,
-                    BookingRequest(
-                        order_id=self._order.order_id,
-                        currency=self._order.currency,
-                        destination=v.destination,
-                        promised_date=v.promised_date,
-                        allocations=_allocations(allocation),
-                        wave=wave,
-                    ),
-                    summary="rate-shop and book carrier labels",
-                    timeout=timedelta(minutes=2),
-                    attempts=v.sla.booking_attempts,
-                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                )
-            )
-            self._parcels.booked(booked, wave)
-            self._state.shipments = self._parcels.shipments
-            self.note(OrderStatus.AWAITING_SHIPMENT, "labels booked")
-            self.checkpoint()
-            await self._parcels.follow(v.sla, v.promised_date)
-            if not allocation.backordered:
-                return
-            allocation = allocation.model_copy(update={"reservations": []})
-            after_wave = True
-
-    async def _await_restock(
-        self,
-        v: ValidatedOrder,
-        allocation: AllocationResult,
-        expires: datetime,
-        *,
-        recheck: bool = False,
-    ) -> bool:
-        """BACKORDERED until a receipt offers stock (True) or the backorder expires (False).
-
-        `recheck`: the last reservation attempt was made before a wave shipped, when the read
-        model did not say BACKORDERED, so a receipt in between did not see this order: try
-        once more at once instead of waiting.
-        """
-        self._backorder_waits += 1
-        # Written to the read model too: that is where a goods receipt looks for backorders.
-        await self.move(
-            OrderStatus.BACKORDERED,
-            "waiting for stock: "
-            + ", ".join(f"{d.sku} x{d.quantity}" for d in allocation.backordered),
-            step=f"backordered-{self._backorder_waits}",
-        )
-        if recheck:
-            return True
-        return await self.wait(
-            lambda: self._restock_requests > self._restock_attempts,
-            max(expires - workflow.now(), timedelta(seconds=1)),
-        )
-
-    async def _reserve(self, v: ValidatedOrder, round_: int) -> AllocationResult:
-        days = max((v.promised_date - workflow.now().date()).days, 1)
-        allocation: AllocationResult = await run_step(
-            InventoryActivities.reserve_inventory,
-            ReserveRequest(
-                order=self._order,
-                destination=v.destination,
-                promised_days=days,
-                policy=v.fulfilment_policy,
-                round=round_,
-            ),
-            summary=f"route and hold stock (round {round_})",
-        )
-        self._state.allocation = allocation
-        if not allocation.backordered:
-            self.note(
-                OrderStatus.RESERVED,
-                "stock held at "
-                + ", ".join(sorted({r.warehouse for r in allocation.reservations})),
-            )
-        self.checkpoint()
-        return allocation
 
     @workflow.update
     async def stock_arrived(self) -> str:
@@ -478,15 +288,3 @@ class OrderWorkflow(OrderJournal):
         self._state.compensations = list(self._compensations)
         self._state.returns = self._returns.rmas
         return self._state
-
-
-def _allocations(allocation: AllocationResult) -> list[Allocation]:
-    """One allocation per warehouse from what is actually held (all backorder rounds merged)."""
-    held: dict[str, dict[str, int]] = {}
-    for r in allocation.reservations:
-        skus = held.setdefault(r.warehouse, {})
-        skus[r.sku] = skus.get(r.sku, 0) + r.quantity
-    return [
-        Allocation(warehouse=w, lines=[Demand(sku=k, quantity=q) for k, q in sorted(skus.items())])
-        for w, skus in sorted(held.items())
-    ]

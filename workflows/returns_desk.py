@@ -7,6 +7,7 @@ from typing import Protocol
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.refunds import RefundActivities
     from activities.returns import ReturnsActivities
     from domain.commands import CommandRefused
     from domain.fulfilment import Shipment
@@ -122,7 +123,7 @@ class ReturnDesk:
         )
         self._replace(inspected)
         result: RefundResult = await run_step(
-            ReturnsActivities.refund,
+            RefundActivities.refund,
             RefundRequest(
                 order_id=self._order.order_id,
                 rma_id=request.rma_id,

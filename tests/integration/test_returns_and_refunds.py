@@ -26,6 +26,7 @@ from activities.db.models import (
     StockReservation,
 )
 from activities.payments import PaymentActivities, SimulatedGateway
+from activities.refunds import RefundActivities
 from activities.returns import ReturnsActivities
 from activities.shipping import DatabaseLabelBook
 from domain.order import Order
@@ -59,12 +60,16 @@ def run(fn: Callable[..., Any], *args: Any) -> Any:
     return ActivityEnvironment().run(fn, *args)
 
 
-def returns(engine: Engine, gateway: SimulatedGateway | None = None, **down: bool) -> Any:
+def returns(engine: Engine, **down: bool) -> Any:
     labels = DatabaseLabelBook(engine)
     carriers = carriers_from_config(
         DEFAULT_CARRIERS, labels, down=set(down), failure_rate=0.0, latency_ms=(1, 2)
     )
-    return ReturnsActivities(engine, list(carriers), gateway or SimulatedGateway(latency_ms=(1, 2)))
+    return ReturnsActivities(engine, list(carriers))
+
+
+def ledger(engine: Engine, gateway: SimulatedGateway | None = None) -> RefundActivities:
+    return RefundActivities(engine, gateway or SimulatedGateway(latency_ms=(1, 2)))
 
 
 def delivered_order(engine: Engine, sku: str, quantity: int, price: str = "10.00") -> Order:
@@ -234,15 +239,15 @@ def test_restocked_units_become_available_again_disposed_ones_do_not(engine: Eng
 
 def test_partial_refunds_up_to_the_capture_then_one_cent_more_is_refused(engine: Engine) -> None:
     order = delivered_order(engine, new_sku(engine, {"AMS": 5}), 3)  # 30.00 captured
-    activities = returns(engine)
+    activities, money = returns(engine), ledger(engine)
     rma = run(activities.open_rma, rma_of(order))
-    first = run(activities.refund, refund_request(order, "10.00", "r1", rma.rma_id))
+    first = run(money.refund, refund_request(order, "10.00", "r1", rma.rma_id))
     assert first.refunded_total == Decimal("10.00") and first.rma_id == rma.rma_id
-    assert run(activities.refund, refund_request(order, "10.00", "r1", rma.rma_id)) == first
-    second = run(activities.refund, refund_request(order, "20.00", "r2"))
+    assert run(money.refund, refund_request(order, "10.00", "r1", rma.rma_id)) == first
+    second = run(money.refund, refund_request(order, "20.00", "r2"))
     assert second.refunded_total == Decimal("30.00") and second.reference != first.reference
     with pytest.raises(ApplicationError) as refused:
-        run(activities.refund, refund_request(order, "0.01", "r3"))
+        run(money.refund, refund_request(order, "0.01", "r3"))
     assert refused.value.type == "RefundExceedsCapture" and refused.value.non_retryable
     assert balance(engine, order.order_id) == (3000, 3000)
     assert refunds(engine, order.order_id) == 2
@@ -253,15 +258,15 @@ def test_partial_refunds_up_to_the_capture_then_one_cent_more_is_refused(engine:
 def test_refund_of_an_order_never_captured_is_refused(engine: Engine) -> None:
     order = make_order({"KB-100": 1})
     with pytest.raises(ApplicationError) as refused:
-        run(returns(engine).refund, refund_request(order, "1.00", "r1"))
+        run(ledger(engine).refund, refund_request(order, "1.00", "r1"))
     assert refused.value.type == "NothingCaptured"
 
 
 def test_concurrent_refunds_with_one_key_move_money_once(engine: Engine) -> None:
     order = delivered_order(engine, new_sku(engine, {"AMS": 5}), 2)  # 20.00 captured
-    activities = returns(engine)
+    money = ledger(engine)
     request = refund_request(order, "15.00", "same")
-    results = in_threads([partial(run, activities.refund, request) for _ in range(6)])
+    results = in_threads([partial(run, money.refund, request) for _ in range(6)])
     assert all(isinstance(result, RefundResult) for result in results), results
     assert len({result.reference for result in results}) == 1
     assert refunds(engine, order.order_id) == 1
@@ -287,9 +292,9 @@ def test_concurrent_refunds_above_the_capture_one_is_refused_before_money_moves(
 ) -> None:
     order = delivered_order(engine, new_sku(engine, {"AMS": 5}), 3)  # 30.00 captured
     gateway = CountingGateway()
-    activities = returns(engine, gateway)
+    money = ledger(engine, gateway)
     requests = [refund_request(order, "20.00", key) for key in ("a", "b")]
-    results = in_threads([partial(run, activities.refund, request) for request in requests])
+    results = in_threads([partial(run, money.refund, request) for request in requests])
     won = [r for r in results if isinstance(r, RefundResult)]
     lost = [r for r in results if isinstance(r, ApplicationError)]
     assert len(won) == 1 and len(lost) == 1, results

@@ -11,7 +11,9 @@ from domain.statuses import OrderStatus
 from starter import orders
 from starter.orders import UserError
 from tests.factories import live_labels, make_order, new_sku, stock_of
+from tests.workflows.test_order_lifecycle import ship_and_deliver
 from workers.settings import Settings
+from workflows import search
 
 
 def payment_rows(engine: Engine, order_id: str) -> dict[str, int]:
@@ -25,7 +27,7 @@ def payment_rows(engine: Engine, order_id: str) -> dict[str, int]:
 
 
 async def final_state(client: Client, order_id: str) -> OrderState:
-    handle = client.get_workflow_handle(f"order-{order_id}", result_type=OrderState)
+    handle = client.get_workflow_handle(search.workflow_id(order_id), result_type=OrderState)
     result: OrderState = await handle.result()
     return result
 
@@ -87,6 +89,22 @@ async def test_cancel_after_shipment_is_refused_and_points_to_a_return(
     with pytest.raises(UserError, match="open a return instead"):
         await orders.cancel(client, order.order_id, "too late", "customer")
     assert (await orders.state_of(client, order.order_id)).status == OrderStatus.SHIPPED
+
+
+async def test_cancel_after_capture_is_refused_and_the_money_stays_captured(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    sku = new_sku(engine, {"AMS": 5})
+    order = make_order({sku: 2})
+    await orders.place(client, worker, order)
+    await ship_and_deliver(client, order.order_id)
+    await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
+    with pytest.raises(UserError, match="open a return instead"):
+        await orders.cancel(client, order.order_id, "changed my mind", "customer")
+    state = await orders.state_of(client, order.order_id)
+    assert state.status == OrderStatus.COMPLETED and state.compensations == []
+    assert payment_rows(engine, order.order_id) == {"AUTHORIZE": 1, "CAPTURE": 1}
+    assert stock_of(engine, sku) == {"AMS": (3, 0)}  # the goods left: nothing to release
 
 
 @pytest.mark.settings(carriers_down="PARCELCO,SWIFTPOST,GLOBEX", booking_attempts=2)

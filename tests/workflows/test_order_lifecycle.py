@@ -8,11 +8,13 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 
 from activities.db.models import Invoice, OrderRecord
+from domain.commands import ShipmentNotice
 from domain.statuses import OrderStatus
 from starter import orders
 from starter.orders import UserError
 from tests.factories import live_labels, make_order, new_sku, payments_of, steps_of, stock_of
 from workers.settings import Settings
+from workflows import search
 
 
 async def ship_and_deliver(client: Client, order_id: str, only_pending: bool = False) -> None:
@@ -63,6 +65,29 @@ async def test_order_goes_from_placement_to_invoice(
         assert record is not None and record.status == "COMPLETED"
         assert record.routing and record.routing["allocations"][0]["warehouse"] == "AMS"
         assert session.query(Invoice).filter_by(order_id=order.order_id).one().amount == 30
+
+
+async def test_notices_that_arrive_while_a_step_runs_are_not_lost(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    """Ship and deliver back to back: the deliver lands while goods-out is still running."""
+    sku = new_sku(engine, {"AMS": 5})
+    order = make_order({sku: 2})
+    await orders.place(client, worker, order)
+    state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    handle = client.get_workflow_handle(search.workflow_id(order.order_id))
+    notice = ShipmentNotice(shipment_id=state.shipments[0].shipment_id, by="wms")
+    await handle.signal("ship", notice)
+    await handle.signal("deliver", notice.model_copy(update={"by": "carrier"}))
+    await handle.signal("deliver", notice.model_copy(update={"by": "carrier"}))  # a repeat
+    done = await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
+    assert [e.status for e in done.events][-3:] == [
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.COMPLETED,
+    ]
+    assert stock_of(engine, sku) == {"AMS": (3, 0)}
+    assert steps_of(engine, order.order_id)[-3:] == ["shipped", "delivered", "captured"]
 
 
 async def test_the_same_order_id_is_refused_a_second_time(

@@ -1,0 +1,1 @@
+"""The `orderflow` commands, one module per kind of user."""

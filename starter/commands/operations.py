@@ -1,0 +1,173 @@
+"""Operator commands: stock, KPIs, schema, database, the stack itself, benchmark, demo."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from domain.order import Order
+from starter import render
+from starter.app import JsonFlag, app, run
+from workers.settings import Settings, get_settings
+
+PANEL = "Operating the stack"
+
+
+@app.command(rich_help_panel=PANEL)
+def stock(
+    sku: Annotated[str | None, typer.Argument(help="one SKU; default: all")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """On hand, reserved, safety stock and available per warehouse."""
+    from starter.inventory import stock_levels
+
+    rows = stock_levels(get_settings(), sku)
+    if as_json:
+        render.print_json(rows)
+    else:
+        render.console.print(render.stock_table(rows))
+
+
+@app.command(rich_help_panel=PANEL)
+def restock(
+    sku: str,
+    warehouse: str,
+    quantity: Annotated[int, typer.Argument(min=1, help="units received")],
+    receipt: Annotated[str | None, typer.Option(help="receipt id (idempotent)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Receive stock; backordered orders are served, highest priority and oldest first."""
+    from starter.inventory import restock as receive
+
+    settings = get_settings()
+    outcome = run(lambda client: receive(client, settings, sku, warehouse, quantity, receipt))
+    if as_json:
+        render.print_json(outcome.model_dump(mode="json"))
+        return
+    r = outcome.receipt
+    print(
+        f"receipt {r.receipt_id}: {r.quantity} x {r.sku} at {r.warehouse}"
+        + ("" if outcome.booked else " (already booked)")
+    )
+    for order_id in outcome.offered:
+        got = "reserved" if order_id in outcome.now_reserved else "still backordered"
+        print(f"  backorder {order_id}: {got}")
+
+
+@app.command(rich_help_panel=PANEL)
+def report(as_json: JsonFlag = False) -> None:
+    """KPIs from the read model: cycle time, on-time delivery, RMA-to-refund, escalations."""
+    from activities.db.engine import make_engine
+    from activities.reports import kpis
+
+    engine = make_engine(get_settings().resolved_database_url, pool_size=1)
+    try:
+        numbers = kpis(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        render.print_json(numbers)
+        return
+    targets = numbers.pop("targets")
+    for key, value in numbers.items():
+        target = f"   (target {targets[key]})" if key in targets else ""
+        print(f"{key:28} {value}{target}")
+
+
+@app.command(rich_help_panel=PANEL)
+def schema() -> None:
+    """Print the JSON Schema of the canonical order."""
+    render.print_json(Order.model_json_schema())
+
+
+@app.command(rich_help_panel=PANEL)
+def migrate() -> None:
+    """Create or upgrade the domain database schema (Alembic)."""
+    from activities.db.engine import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    print(f"database at head: {_safe_url(settings)}")
+
+
+@app.command(rich_help_panel=PANEL)
+def setup() -> None:
+    """Prepare an existing deployment: migrate the database, register search attributes."""
+    from activities.db.engine import upgrade
+    from starter.stack import register_search_attributes
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    print(f"database at head: {_safe_url(settings)}")
+    added = run(lambda client: register_search_attributes(client, settings.namespace))
+    print("search attributes: " + (f"added {', '.join(added)}" if added else "all present"))
+
+
+@app.command(rich_help_panel=PANEL)
+def seed(
+    file: Annotated[
+        Path | None, typer.Argument(help="catalog JSON; default: the demo catalog")
+    ] = None,
+) -> None:
+    """Load warehouses, products, stock and customers (idempotent)."""
+    from starter.demo import seed_database
+
+    counts = seed_database(get_settings(), file)
+    print("seeded " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+
+
+@app.command(rich_help_panel=PANEL)
+def dev() -> None:
+    """Run the embedded Temporal server (UI on 8233) with migrations applied; Ctrl-C stops."""
+    from starter.demo import serve_forever
+
+    serve_forever(get_settings())
+
+
+@app.command(rich_help_panel=PANEL)
+def worker() -> None:
+    """Run one worker process (start several to scale out)."""
+    from activities.db.engine import upgrade
+    from workers.worker import run_worker
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    print(f"worker on task queue {settings.task_queue!r} at {settings.resolved_temporal_address}")
+    run(lambda client: run_worker(client, settings))
+
+
+@app.command(rich_help_panel=PANEL)
+def bench(
+    count: Annotated[
+        int, typer.Option("--orders", min=1, help="orders (and baselines) to run")
+    ] = 40,
+    concurrency: Annotated[int, typer.Option(min=1, help="at most this many at once")] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Throughput of orders to AWAITING_SHIPMENT as a ratio to a bare 6-activity workflow.
+
+    Starts the embedded server unless ORDERFLOW_TEMPORAL_ADDRESS is set, and its own worker.
+    """
+    from starter.demo import bench_stack
+
+    result = bench_stack(get_settings(), count, concurrency)
+    if as_json:
+        render.print_json(result)
+    else:
+        print(" ".join(f"{k}={v}" for k, v in result.items()))
+
+
+@app.command(rich_help_panel=PANEL)
+def demo(
+    exit_after: Annotated[bool, typer.Option("--exit", help="stop after printing")] = False,
+) -> None:
+    """Server + worker + seed + demo orders in one command; keeps running until Ctrl-C."""
+    from starter.demo import run_demo
+
+    run_demo(get_settings(), exit_after=exit_after)
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)

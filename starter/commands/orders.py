@@ -1,0 +1,176 @@
+"""Commands on one order: place, follow, ship/deliver notices, cancel, edit, approve."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from domain.commands import OrderEdit
+from domain.holds import ApprovalDecision, HoldType, RejectionDecision
+from domain.order import Address, Order
+from domain.statuses import OrderStatus
+from starter import orders, render
+from starter.app import JsonFlag, app, run
+from starter.orders import UserError
+from workers.settings import get_settings
+
+PANEL = "Orders and approvals"
+
+
+def read_orders(path: str) -> list[Order]:
+    """Orders from a JSON file (one order or a list); `-` reads standard input."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not JSON: {error.msg} at line {error.lineno}") from None
+    items = data if isinstance(data, list) else [data]
+    result = []
+    for index, item in enumerate(items):
+        try:
+            result.append(Order.model_validate(item))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "order"
+            label = f"order #{index + 1}" if len(items) > 1 else "order"
+            raise UserError(f"invalid {label}: {where}: {first['msg']}") from None
+    return result
+
+
+@app.command(rich_help_panel=PANEL)
+def place(
+    file: Annotated[str, typer.Argument(help="order JSON file (one order or a list); - for stdin")],
+    wait: Annotated[OrderStatus | None, typer.Option(help="wait until this stage")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait with --wait")] = 60,
+    as_json: JsonFlag = False,
+) -> None:
+    """Place orders; prints each order id (and its status with --wait)."""
+    settings = get_settings()
+    new_orders = read_orders(file)
+
+    async def go(client: Any) -> list[dict[str, str]]:
+        placed = []
+        for order in new_orders:
+            await orders.place(client, settings, order)
+            placed.append({"order_id": order.order_id})
+        if wait is not None:
+            for row in placed:
+                state = await orders.wait_for(client, row["order_id"], wait, timeout)
+                row["status"] = state.status.value
+        return placed
+
+    placed = run(go)
+    if as_json:
+        render.print_json(placed)
+    else:
+        for row in placed:
+            print(" ".join(row.values()))
+
+
+def _notice(kind: str, order_id: str, shipment: str | None, by: str) -> None:
+    chosen = run(lambda client: orders.notify_shipment(client, order_id, kind, shipment, by))
+    print(f"{order_id}: {kind} notice sent for {chosen}")
+
+
+@app.command(rich_help_panel=PANEL)
+def ship(
+    order_id: str,
+    shipment: Annotated[str | None, typer.Option(help="shipment id (split orders)")] = None,
+    by: Annotated[str, typer.Option("--as", help="who reports it")] = "wms",
+) -> None:
+    """Report that a parcel left the warehouse (stands in for the WMS)."""
+    _notice("ship", order_id, shipment, by)
+
+
+@app.command(rich_help_panel=PANEL)
+def deliver(
+    order_id: str,
+    shipment: Annotated[str | None, typer.Option(help="shipment id (split orders)")] = None,
+    by: Annotated[str, typer.Option("--as", help="who reports it")] = "carrier",
+) -> None:
+    """Report that a parcel was delivered (stands in for the carrier)."""
+    _notice("deliver", order_id, shipment, by)
+
+
+@app.command(rich_help_panel=PANEL)
+def cancel(
+    order_id: str,
+    reason: Annotated[str, typer.Option(help="why the order is cancelled")],
+    by: Annotated[str, typer.Option("--as", help="who cancels")] = "customer-service",
+) -> None:
+    """Cancel an order before it ships; every hold it took is released."""
+    print(f"{order_id}: {run(lambda client: orders.cancel(client, order_id, reason, by))}")
+
+
+@app.command(rich_help_panel=PANEL)
+def edit(
+    order_id: str,
+    line: Annotated[list[str] | None, typer.Option(help="SKU:QTY new quantity, 0 removes")] = None,
+    ship_to: Annotated[Path | None, typer.Option(help="JSON file with the new address")] = None,
+    by: Annotated[str, typer.Option("--as", help="who asks")] = "customer",
+) -> None:
+    """Change quantities, remove lines or change the address, until stock is held."""
+    from starter.returns import parse_lines
+
+    address = None
+    if ship_to is not None:
+        try:
+            address = Address.model_validate_json(ship_to.read_text())
+        except (OSError, ValidationError) as error:
+            raise UserError(f"--ship-to {ship_to}: {str(error).splitlines()[0]}") from None
+    quantities = parse_lines(line or [], allow_zero=True)
+    change = OrderEdit(lines=quantities, ship_to=address, by=by)
+    print(f"{order_id}: {run(lambda client: orders.edit(client, order_id, change))}")
+
+
+@app.command(rich_help_panel=PANEL)
+def approve(
+    order_id: str,
+    by: Annotated[str, typer.Option("--as", help="the approver's user id")],
+    hold: Annotated[HoldType | None, typer.Option(help="one hold; default: all you may")] = None,
+    note: Annotated[str | None, typer.Option(help="why, for the audit trail")] = None,
+) -> None:
+    """Release an order's hold(s); refused at once if you may not."""
+    decision = ApprovalDecision(by=by, hold=hold, note=note)
+    print(f"{order_id}: {run(lambda client: orders.approve(client, order_id, decision))}")
+
+
+@app.command(rich_help_panel=PANEL)
+def reject(
+    order_id: str,
+    by: Annotated[str, typer.Option("--as", help="the approver's user id")],
+    reason: Annotated[str, typer.Option(help="why the order is rejected")],
+) -> None:
+    """Reject an order waiting for approval; every hold it took is released."""
+    decision = RejectionDecision(by=by, reason=reason)
+    print(f"{order_id}: {run(lambda client: orders.reject(client, order_id, decision))}")
+
+
+@app.command(rich_help_panel=PANEL)
+def status(order_id: str, as_json: JsonFlag = False) -> None:
+    """Where one order is, its shipments, routing decision and history."""
+    state = run(lambda client: orders.state_of(client, order_id))
+    if as_json:
+        render.print_json(state.model_dump(mode="json"))
+    else:
+        render.show_state(state)
+
+
+@app.command("list", rich_help_panel=PANEL)
+def list_(
+    status: Annotated[OrderStatus | None, typer.Option(help="only orders in this status")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Orders, oldest first, from Temporal visibility (search attributes)."""
+    rows = run(lambda client: orders.list_orders(client, status, limit))
+    if as_json:
+        render.print_json(rows)
+    else:
+        render.console.print(render.order_table(rows))

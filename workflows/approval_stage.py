@@ -1,0 +1,88 @@
+"""The approval stage of an order: wait until every hold is released, escalate, expire."""
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.commands import CancelRequest
+    from domain.holds import ApprovalDecision, HoldType, Tier
+    from domain.statuses import OrderStatus
+    from domain.steps import ValidatedOrder
+    from workflows.journal import OrderCancelled, OrderJournal
+    from workflows.steps import BusinessFailure
+
+
+class ApprovalStage(OrderJournal):
+    """The part of OrderWorkflow between validation and payment, while holds are open."""
+
+    _edits: int
+
+    async def _await_approval(self, v: ValidatedOrder, edits: int) -> None:
+        """Wait for every hold to be released; escalate once, then auto-reject at expiry."""
+        gate = self._gate
+        reasons = "; ".join(f"{h.type.value} ({h.tier.value}): {h.reason}" for h in gate.holds)
+        await self.move(OrderStatus.AWAITING_APPROVAL, reasons, step="holds")
+        for tier in sorted({h.tier.value for h in gate.holds}):
+            await gate.notify(
+                "approval_needed",
+                tier,
+                0,
+                f"order {self._order.order_id} "
+                f"({v.total} {self._order.currency}) needs approval: {reasons}",
+            )
+        started = workflow.now()
+        alerted = False
+        while gate.is_open and gate.rejection is None:
+            limit = v.sla.approval_expire_after if gate.escalated else v.sla.approval_escalate_after
+            remaining = (
+                None if alerted else max(started + limit - workflow.now(), timedelta(seconds=1))
+            )
+            if await self.wait(
+                lambda: not gate.is_open or gate.rejection is not None or self._edits != edits,
+                remaining,
+            ):
+                if self._edits != edits:
+                    return  # the customer changed the order: it is validated and held again
+                continue
+            if not gate.escalated:
+                await self.escalate(f"no approval within {v.sla.approval_escalate_after}")
+                await gate.escalate(self._state.escalation_level)
+                self._state.holds = gate.holds
+                self.upsert_search()
+                continue
+            await self._approval_expired(v)
+            alerted = True
+        if gate.rejection is not None:
+            raise BusinessFailure(
+                "Rejected", f"rejected by {gate.rejection.by}: {gate.rejection.reason}"
+            )
+        self.note(OrderStatus.VALIDATED, "all holds released")
+
+    async def _approval_expired(self, v: ValidatedOrder) -> None:
+        """The configured action at expiry: reject, cancel, or alert and keep waiting."""
+        action = v.sla.approval_expire_action
+        why = f"no approval within {v.sla.approval_expire_after}"
+        level = self._state.escalation_level
+        if action == "alert":
+            await self.escalate(f"{why}: still waiting")
+            await self._gate.notify("sla_breach", Tier.DIRECTOR.value, level + 1, why)
+            return
+        who = self._order.submitted_by or "customer"
+        if action == "cancel":
+            await self._gate.notify("sla_breach", who, level, f"{why}: auto-cancelled")
+            self._cancel = CancelRequest(reason=f"{why}: auto-cancelled", by="orderflow")
+            raise OrderCancelled()
+        await self._gate.notify("auto_rejected", who, level, "approval expired")
+        raise BusinessFailure("ApprovalExpired", f"{why}: auto-rejected")
+
+    async def _record_release(self, decision: ApprovalDecision, released: list[HoldType]) -> None:
+        """Who released what, when and why: the same audit line for the Update and the signal."""
+        self._state.holds = self._gate.holds
+        what = ", ".join(t.value for t in released)
+        await self.record(
+            f"approval-{what}-{decision.by}",
+            f"{what} released" + (f": {decision.note}" if decision.note else ""),
+            actor=decision.by,
+        )
+        self.upsert_search()
