@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from activities.db.models import Customer, Invoice, OrderRecord
+from activities.db.models import CreditNote, Customer, Invoice, OrderRecord
 from domain.statuses import OrderStatus
 
 # Orders that still count against credit: neither closed nor already invoiced at capture.
@@ -24,7 +24,9 @@ OPEN_STATUSES = [
 
 
 def exposure(session: Session, customer_id: str, excluding_order_id: str) -> Decimal:
-    """Totals of the customer's open orders plus its unpaid invoices, leaving one order out.
+    """What the customer owes or has on order, leaving one order out.
+
+    Open orders, plus unpaid invoices less the credit notes issued on them.
 
     Args:
         session: an open session (call inside the transaction that takes the decision).
@@ -43,7 +45,13 @@ def exposure(session: Session, customer_id: str, excluding_order_id: str) -> Dec
         .join(OrderRecord, OrderRecord.order_id == Invoice.order_id)
         .where(OrderRecord.customer_id == customer_id, Invoice.paid.is_(False))
     )
-    return Decimal(str(open_orders)) + Decimal(str(unpaid))
+    credited = session.scalar(  # credit notes (Net-30 refunds) lower what is still owed
+        select(func.coalesce(func.sum(CreditNote.amount), 0))
+        .join(Invoice, Invoice.invoice_no == CreditNote.invoice_no)
+        .join(OrderRecord, OrderRecord.order_id == Invoice.order_id)
+        .where(OrderRecord.customer_id == customer_id, Invoice.paid.is_(False))
+    )
+    return Decimal(str(open_orders)) + Decimal(str(unpaid)) - Decimal(str(credited))
 
 
 def lock_customer(session: Session, customer_id: str) -> Customer | None:

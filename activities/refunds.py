@@ -1,5 +1,7 @@
 """The refund ledger: money back once per key, never more than was captured."""
 
+from decimal import Decimal
+
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -7,18 +9,26 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.audit import record
-from activities.db.models import OrderBalance, Payment, Refund, ReturnAuthorization
+from activities.db.models import (
+    CreditNote,
+    Invoice,
+    OrderBalance,
+    Payment,
+    Refund,
+    ReturnAuthorization,
+)
 from activities.payments import PaymentGateway
 from domain.money import from_minor, to_minor
 from domain.returns import RefundRequest, RefundResult
-from domain.statuses import OrderStatus
+from domain.statuses import OrderStatus, PaymentTerms
 from domain.steps import StatusChange
 
 PENDING = "pending"  # the reference of a ledger row whose gateway call has not answered yet
 
 
 class RefundActivities:
-    """Refunds through the payment gateway, booked in `refunds` and `order_balances` first."""
+    """Refunds booked in `refunds` and `order_balances` first; then the gateway pays out
+    (card) or a credit note credits the invoice (account terms)."""
 
     def __init__(self, engine: Engine, gateway: PaymentGateway) -> None:
         self._engine = engine
@@ -34,13 +44,19 @@ class RefundActivities:
         reference is stored. A crash in between is finished by the retry with the same key, so
         money never leaves without its ledger row, even under concurrent attempts.
 
+        On account terms (Net-30) no card was charged: the same transaction issues a credit
+        note against the invoice instead, and the gateway is never called.
+
         Raises:
             ApplicationError: "RefundExceedsCapture", "NothingCaptured", "CurrencyMismatch",
                 "UnknownRma" or "IdempotencyKeyReused" (all non-retryable).
         """
         done = self._existing_refund(request)
-        if done is None or done.reference == PENDING:
-            capture = self._book_ledger(request)
+        if done is not None and done.reference != PENDING:
+            return done
+        capture = self._book_ledger(request)
+        done = self._existing_refund(request)
+        if done is not None and done.reference == PENDING:  # card: the money leaves now
             reference = self._gateway.refund(request.idempotency_key, capture, request.amount)
             with Session(self._engine) as session, session.begin():
                 session.execute(
@@ -66,7 +82,7 @@ class RefundActivities:
                     )
                 capture = self._check_refund(session, request, minor)
                 if not _refund_row(session, request.idempotency_key):
-                    _book_refund(session, request, minor, PENDING)
+                    _book_refund(session, request, minor)
                 return capture
         except IntegrityError as error:
             # A concurrent attempt with this key may have won meanwhile: its row is the answer.
@@ -138,9 +154,10 @@ class RefundActivities:
             )
 
 
-def _book_refund(session: Session, request: RefundRequest, minor: int, reference: str) -> None:
+def _book_refund(session: Session, request: RefundRequest, minor: int) -> None:
     keys = {"idempotency_key", "order_id", "rma_id", "currency"}
-    session.add(Refund(**request.model_dump(include=keys), amount_minor=minor, reference=reference))
+    refund = Refund(**request.model_dump(include=keys), amount_minor=minor, reference=PENDING)
+    session.add(refund)
     session.flush()
     session.execute(  # the CHECK refunds_within_capture is the guard
         update(OrderBalance)
@@ -156,13 +173,32 @@ def _book_refund(session: Session, request: RefundRequest, minor: int, reference
             .execution_options(synchronize_session=False)
         )
     what = f"{request.rma_id or 'no RMA'}: refunded {request.amount} {request.currency}"
-    step = f"refund/{reference}"
+    invoice = session.scalar(select(Invoice).where(Invoice.order_id == request.order_id))
+    if invoice is not None and invoice.terms != PaymentTerms.PREPAID.value:
+        refund.reference = _credit_note(session, refund, invoice, request.amount)
+        what += f" as credit note {refund.reference} on {invoice.invoice_no}"
+    step = f"refund/{request.idempotency_key}"
     record(
         session,
         StatusChange(
             order_id=request.order_id, step=step, status=OrderStatus.REFUNDED, reason=what
         ),
     )
+
+
+def _credit_note(session: Session, refund: Refund, invoice: Invoice, amount: Decimal) -> str:
+    """Credit the invoice: the customer owes that much less (or has it on account if paid)."""
+    number = f"CN-{refund.id:06d}"
+    session.add(
+        CreditNote(
+            credit_note_no=number,
+            refund_id=refund.id,
+            invoice_no=invoice.invoice_no,
+            amount=amount,
+            currency=refund.currency,
+        )
+    )
+    return number
 
 
 def _refund_row(session: Session, key: str) -> Refund | None:

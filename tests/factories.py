@@ -128,3 +128,18 @@ def payments_of(engine: Engine, order_id: str) -> dict[str, Decimal]:
             p.kind: Decimal(p.amount_minor) / 100
             for p in session.scalars(select(Payment).where(Payment.order_id == order_id))
         }
+
+
+def net30_customer(engine: Engine, limit: str) -> str:
+    """A Net-30 account of its own, so exposure left by other tests cannot leak in."""
+    customer_id = f"C-T-{uuid.uuid4().hex[:8].upper()}"
+    row: dict[str, Any] = {
+        "customer_id": customer_id,
+        "name": "Test account",
+        "payment_terms": "net_30",
+        "credit_limit": limit,
+        "currency": "EUR",
+        "fulfilment_policy": "ship_complete",
+    }
+    load_catalog(engine, {"customers": [row]})
+    return customer_id

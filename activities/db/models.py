@@ -313,3 +313,16 @@ class Refund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CreditNote(Base):
+    """A refund on account terms (Net-30): the invoice is credited, no money is paid out."""
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (CheckConstraint("amount > 0", name="credit_note_positive"),)
+    credit_note_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    refund_id: Mapped[int] = mapped_column(ForeignKey("refunds.id"), unique=True)
+    invoice_no: Mapped[str] = mapped_column(ForeignKey("invoices.invoice_no"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -4,14 +4,12 @@ import random
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from temporalio.testing import ActivityEnvironment
 
 from activities.approvals import ApprovalActivities
-from activities.catalog import load_catalog
 from activities.db.models import Notification
 from activities.intake import IntakeActivities
 from activities.payments import PaymentActivities, SimulatedGateway
@@ -19,7 +17,7 @@ from domain.holds import HoldAssessment, HoldRequest, HoldType, Notice, Tier
 from domain.order import Order
 from domain.policy import ApprovalThresholds, SlaPolicy
 from domain.steps import PaymentRequest
-from tests.factories import ADDRESSES, make_order, new_sku
+from tests.factories import ADDRESSES, make_order, net30_customer, new_sku
 
 THRESHOLDS = ApprovalThresholds(manager=Decimal("5000"), director=Decimal("50000"))
 HOUR = timedelta(hours=1)
@@ -45,21 +43,6 @@ def assess(engine: Engine, order: Order) -> HoldAssessment:
 
 def holds_of(assessment: HoldAssessment) -> dict[HoldType, Tier]:
     return {hold.type: hold.tier for hold in assessment.holds}
-
-
-def net30_customer(engine: Engine, limit: str) -> str:
-    """A Net-30 account of its own, so exposure left by other tests cannot leak in."""
-    customer_id = f"C-T-{uuid.uuid4().hex[:8].upper()}"
-    row: dict[str, Any] = {
-        "customer_id": customer_id,
-        "name": "Test account",
-        "payment_terms": "net_30",
-        "credit_limit": limit,
-        "currency": "EUR",
-        "fulfilment_policy": "ship_complete",
-    }
-    load_catalog(engine, {"customers": [row]})
-    return customer_id
 
 
 def test_small_order_at_list_price_has_no_holds(engine: Engine) -> None:

@@ -15,9 +15,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.carriers import carriers_from_config
+from activities.credit import exposure
 from activities.db.models import (
     CarrierLabel,
+    CreditNote,
     OrderBalance,
+    OrderEvent,
     OrderRecord,
     Refund,
     ReturnLine,
@@ -43,8 +46,8 @@ from domain.returns import (
 )
 from domain.shipping import DEFAULT_CARRIERS
 from domain.statuses import FulfilmentPolicy, PaymentTerms
-from domain.steps import CaptureRequest, PaymentAuthorization
-from tests.factories import make_order, new_sku, stock_of
+from domain.steps import CaptureRequest, PaymentRequest
+from tests.factories import make_order, net30_customer, new_sku, stock_of
 
 TERMS = CustomerTerms(
     customer_id="C-WEB-001",
@@ -72,9 +75,11 @@ def ledger(engine: Engine, gateway: SimulatedGateway | None = None) -> RefundAct
     return RefundActivities(engine, gateway or SimulatedGateway(latency_ms=(1, 2)))
 
 
-def delivered_order(engine: Engine, sku: str, quantity: int, price: str = "10.00") -> Order:
+def delivered_order(
+    engine: Engine, sku: str, quantity: int, price: str = "10.00", terms: CustomerTerms = TERMS
+) -> Order:
     """The rows a completed order has: shipped from AMS, delivered, captured (balance too)."""
-    order = make_order({sku: quantity}, price=price)
+    order = make_order({sku: quantity}, price=price, customer=terms.customer_id)
     with Session(engine) as session, session.begin():
         session.add(
             OrderRecord(
@@ -109,21 +114,20 @@ def delivered_order(engine: Engine, sku: str, quantity: int, price: str = "10.00
                 shipment_id=shipment_id, order_id=order.order_id, warehouse="AMS", state="DELIVERED"
             )
         )
-    capture(engine, order)
+    capture(engine, order, terms)
     return order
 
 
-def capture(engine: Engine, order: Order) -> None:
-    authorization = PaymentAuthorization(
-        order_id=order.order_id,
-        method="prepaid",
-        amount=order.total,
-        currency=order.currency,
-        reference=f"auth_{order.order_id}",
-    )
+def capture(engine: Engine, order: Order, terms: CustomerTerms = TERMS) -> None:
     payments = PaymentActivities(engine, SimulatedGateway(latency_ms=(1, 2)))
+    authorization = run(
+        payments.authorize_payment,
+        PaymentRequest(
+            order_id=order.order_id, customer=terms, amount=order.total, currency=order.currency
+        ),
+    )
     request = CaptureRequest(
-        order_id=order.order_id, authorization=authorization, amount=order.total, customer=TERMS
+        order_id=order.order_id, authorization=authorization, amount=order.total, customer=terms
     )
     run(payments.capture_payment, request)
 
@@ -251,6 +255,10 @@ def test_partial_refunds_up_to_the_capture_then_one_cent_more_is_refused(engine:
     assert refused.value.type == "RefundExceedsCapture" and refused.value.non_retryable
     assert balance(engine, order.order_id) == (3000, 3000)
     assert refunds(engine, order.order_id) == 2
+    assert audit_lines(engine, order.order_id, "refunded") == [
+        f"{rma.rma_id}: refunded 10.00 EUR",
+        "no RMA: refunded 20.00 EUR",
+    ]
     stored = run(activities.receive_return, rma.rma_id)
     assert stored.state == "REFUNDED" and stored.refund_amount == Decimal("10.00")
 
@@ -318,3 +326,48 @@ def test_the_database_itself_refuses_refunds_above_the_capture(engine: Engine) -
     with engine.begin() as connection:
         connection.execute(statement, {"amount": 1000, "order_id": order.order_id})
     assert balance(engine, order.order_id) == (1000, 1000)
+
+
+def test_a_net30_refund_is_a_credit_note_and_no_money_leaves(engine: Engine) -> None:
+    """Account customers were invoiced, not charged: a refund credits the invoice."""
+    terms = TERMS.model_copy(
+        update={
+            "customer_id": net30_customer(engine, "5000"),
+            "payment_terms": PaymentTerms.NET_30,
+            "credit_limit": Decimal(5000),
+        }
+    )
+    order = delivered_order(engine, new_sku(engine, {"AMS": 5}), 3, terms=terms)  # 30.00
+    gateway = CountingGateway()
+    money = ledger(engine, gateway)
+    with Session(engine) as session:
+        owed = exposure(session, terms.customer_id, excluding_order_id="")
+    assert owed == Decimal("30.00")  # the unpaid Net-30 invoice
+
+    first = run(money.refund, refund_request(order, "10.00", "r1"))
+    assert first.reference.startswith("CN-") and first.refunded_total == Decimal("10.00")
+    assert run(money.refund, refund_request(order, "10.00", "r1")) == first  # a retry
+    with pytest.raises(ApplicationError) as refused:
+        run(money.refund, refund_request(order, "20.01", "r2"))
+    assert refused.value.type == "RefundExceedsCapture"
+
+    assert gateway.refunds == []  # no money left the company
+    with Session(engine) as session:
+        notes = session.scalars(select(CreditNote)).all()
+        mine = [n for n in notes if n.invoice_no == f"INV-{order.order_id}"]
+        assert [(n.credit_note_no, n.amount) for n in mine] == [(first.reference, Decimal("10.00"))]
+        assert exposure(session, terms.customer_id, excluding_order_id="") == Decimal("20.00")
+    assert audit_lines(engine, order.order_id, "refunded") == [
+        f"no RMA: refunded 10.00 EUR as credit note {first.reference} on INV-{order.order_id}"
+    ]
+
+
+def audit_lines(engine: Engine, order_id: str, containing: str) -> list[str]:
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(OrderEvent.reason)
+                .where(OrderEvent.order_id == order_id, OrderEvent.reason.contains(containing))
+                .order_by(OrderEvent.id)
+            )
+        )
