@@ -17,6 +17,7 @@ from activities.db.models import (
     Refund,
     ReturnAuthorization,
 )
+from activities.errors import refused
 from activities.payments import PaymentGateway
 from domain.money import from_minor, to_minor
 from domain.returns import RefundRequest, RefundResult
@@ -88,31 +89,21 @@ class RefundActivities:
             # A concurrent attempt with this key may have won meanwhile: its row is the answer.
             if self._existing_refund(request) is not None:
                 with Session(self._engine) as session:
-                    return self._capture_reference(session, request.order_id)
+                    reference = _capture_of(session, request.order_id)
+                assert reference is not None
+                return reference
             if "refunds_within_capture" in str(error):
                 raise _exceeds(request, "the captured amount") from error
             raise
 
-    @staticmethod
-    def _capture_reference(session: Session, order_id: str) -> str:
-        reference = session.scalar(
-            select(Payment.reference).where(Payment.order_id == order_id, Payment.kind == "CAPTURE")
-        )
-        assert reference is not None
-        return reference
-
     def _check_refund(self, session: Session, request: RefundRequest, minor: int) -> str:
         """Refuse early what cannot succeed (the CHECK still decides); the capture reference."""
         balance = session.get(OrderBalance, request.order_id)
-        capture = session.scalar(
-            select(Payment.reference).where(
-                Payment.order_id == request.order_id, Payment.kind == "CAPTURE"
-            )
-        )
+        capture = _capture_of(session, request.order_id)
         if balance is None or capture is None:
-            raise _refused(f"nothing was captured on order {request.order_id}", "NothingCaptured")
+            raise refused(f"nothing was captured on order {request.order_id}", "NothingCaptured")
         if balance.currency != request.currency:
-            raise _refused(
+            raise refused(
                 f"order {request.order_id} was captured in {balance.currency}, "
                 f"not {request.currency}",
                 "CurrencyMismatch",
@@ -120,7 +111,7 @@ class RefundActivities:
         if request.rma_id is not None:
             rma = session.get(ReturnAuthorization, request.rma_id)
             if rma is None or rma.order_id != request.order_id:
-                raise _refused(f"no RMA {request.rma_id} on order {request.order_id}", "UnknownRma")
+                raise refused(f"no RMA {request.rma_id} on order {request.order_id}", "UnknownRma")
         if _refund_row(session, request.idempotency_key) is not None:
             return capture  # already booked by an earlier attempt: finish it
         if balance.refunded_minor + minor > balance.captured_minor:
@@ -136,7 +127,7 @@ class RefundActivities:
             if row.order_id != request.order_id or row.amount_minor != to_minor(
                 request.amount, request.currency
             ):
-                raise _refused(
+                raise refused(
                     f"refund key {request.idempotency_key!r} was used for {row.order_id} "
                     f"{from_minor(row.amount_minor, row.currency)} {row.currency}",
                     "IdempotencyKeyReused",
@@ -201,16 +192,19 @@ def _credit_note(session: Session, refund: Refund, invoice: Invoice, amount: Dec
     return number
 
 
+def _capture_of(session: Session, order_id: str) -> str | None:
+    """The gateway reference of the order's capture (None: nothing was captured)."""
+    return session.scalar(
+        select(Payment.reference).where(Payment.order_id == order_id, Payment.kind == "CAPTURE")
+    )
+
+
 def _refund_row(session: Session, key: str) -> Refund | None:
     return session.scalar(select(Refund).where(Refund.idempotency_key == key))
 
 
 def _exceeds(request: RefundRequest, limit: str) -> ApplicationError:
-    return _refused(
+    return refused(
         f"refund of {request.amount} {request.currency} on {request.order_id} exceeds {limit}",
         "RefundExceedsCapture",
     )
-
-
-def _refused(message: str, error_type: str) -> ApplicationError:
-    return ApplicationError(message, type=error_type, non_retryable=True)

@@ -19,6 +19,7 @@ from activities.db.models import (
     Warehouse,
     utcnow,
 )
+from activities.errors import refused
 from domain.commands import CommandRefused
 from domain.fulfilment import CarrierQuote
 from domain.money import from_minor
@@ -115,14 +116,14 @@ class ReturnsActivities:
             if any(line.restocked + line.refurbished + line.disposed for line in lines.values()):
                 return _rma(session, row)
             if row.state == "OPEN":
-                raise _refused(
+                raise refused(
                     f"{row.rma_id} has not been received yet: receive it before inspecting",
                     "ReturnNotReceived",
                 )
             try:
                 check_inspection({sku: line.quantity for sku, line in lines.items()}, request.lines)
-            except CommandRefused as refused:
-                raise _refused(str(refused), "InspectionRefused") from refused
+            except CommandRefused as problem:
+                raise refused(str(problem), "InspectionRefused") from problem
             for verdict in request.lines:
                 line = lines[verdict.sku]
                 if verdict.disposition == Disposition.RESTOCK:
@@ -167,14 +168,14 @@ def _return_route(session: Session, rma: Rma) -> tuple[str, str]:
     """(customer's country, country of the warehouse that shipped most of the units)."""
     order = session.get(OrderRecord, rma.order_id)
     if order is None:
-        raise _refused(f"no order {rma.order_id}", "UnknownOrder")
+        raise refused(f"no order {rma.order_id}", "UnknownOrder")
     units: dict[str, int] = {}
     for line in rma.lines:
         units[line.warehouse] = units.get(line.warehouse, 0) + line.quantity
     code = max(sorted(units.items()), key=lambda item: item[1])[0]
     warehouse = session.get(Warehouse, code)
     if warehouse is None:
-        raise _refused(f"unknown warehouse {code} on {rma.rma_id}", "UnknownWarehouse")
+        raise refused(f"unknown warehouse {code} on {rma.rma_id}", "UnknownWarehouse")
     return str(order.order["ship_to"]["country"]), warehouse.country
 
 
@@ -206,7 +207,7 @@ def _locked_rma(session: Session, rma_id: str) -> ReturnAuthorization:
         query = query.with_for_update()
     row = session.scalar(query)
     if row is None:
-        raise _refused(f"no RMA {rma_id}", "UnknownRma")
+        raise refused(f"no RMA {rma_id}", "UnknownRma")
     return row
 
 
@@ -245,7 +246,3 @@ def _audit(
         order_id=row.order_id, step=f"{row.rma_id}/{step}", status=status, actor=actor, reason=what
     )
     record(session, change)
-
-
-def _refused(message: str, error_type: str) -> ApplicationError:
-    return ApplicationError(message, type=error_type, non_retryable=True)

@@ -155,7 +155,7 @@ async def test_unanswered_approval_escalates_once_then_auto_rejects(
     assert mine["awaiting_tier"] == "manager" and mine["escalation_level"] == 0
 
     state = await client.get_workflow_handle(
-        f"order-{order.order_id}", result_type=OrderState
+        search.workflow_id(order.order_id), result_type=OrderState
     ).result()
     assert state.status == OrderStatus.REJECTED
     assert state.escalation_level == 1

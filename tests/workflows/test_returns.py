@@ -12,6 +12,7 @@ from starter.returns import inspect_return, receive_return, request_return
 from tests.factories import make_order, new_sku, payments_of, stock_of
 from tests.workflows.test_order_lifecycle import ship_and_deliver
 from workers.settings import Settings
+from workflows import search
 
 
 async def delivered(client: Client, settings: Settings, engine: Engine) -> tuple[str, str, str]:
@@ -69,7 +70,7 @@ async def test_the_return_window_closes_and_the_order_finishes(
     client: Client, worker: Settings, engine: Engine
 ) -> None:
     order_id, keep, _ = await delivered(client, worker, engine)
-    handle = client.get_workflow_handle(f"order-{order_id}")
+    handle = client.get_workflow_handle(search.workflow_id(order_id))
     await handle.result()  # the workflow ends once the window has closed
     with pytest.raises(UserError, match="COMPLETED and closed for changes"):
         await request_return(client, order_id, ReturnRequest(lines={keep: 1}, reason="late"))
