@@ -1,10 +1,26 @@
 """Offer received stock to waiting orders, one at a time, through each order's workflow."""
 
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.stock import StockOffer
 from workflows import search
+
+T = TypeVar("T")
+
+
+async def _heartbeating(call: Awaitable[T], every: float = 2.0) -> T:
+    task = asyncio.ensure_future(call)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=every)
+        if done:
+            return task.result()
+        activity.heartbeat()
 
 
 class BackorderActivities:
@@ -14,15 +30,20 @@ class BackorderActivities:
         self._client = client
 
     @activity.defn
-    async def offer_stock(self, order_id: str) -> str:
+    async def offer_stock(self, offer: StockOffer) -> str:
         """Ask one backordered order to try reserving again; returns its status afterwards.
 
         An Update (not a signal) so the next order in the queue is offered stock only after
-        this one has taken what it needs: priority order is kept exactly.
+        this one has taken what it needs: priority order is kept exactly. Its id is the
+        receipt's, so a retried activity joins the same Update instead of asking twice; it
+        heartbeats while the order works, so a dead worker is noticed in seconds.
         """
-        handle = self._client.get_workflow_handle(search.workflow_id(order_id))
+        handle = self._client.get_workflow_handle(search.workflow_id(offer.order_id))
         try:
-            status: str = await handle.execute_update("stock_arrived", result_type=str)
+            update = handle.execute_update(
+                "stock_arrived", id=f"stock-{offer.receipt_id}", result_type=str
+            )
+            status: str = await _heartbeating(update)
         except WorkflowUpdateFailedError as refused:
             return f"REFUSED: {refused.cause}"
         except RPCError as error:

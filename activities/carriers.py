@@ -121,6 +121,10 @@ class Carrier(Protocol):
         """Cancel a label; voiding twice is harmless."""
         ...
 
+    def label_for(self, idempotency_key: str) -> Label | None:
+        """The label booked under this key, if any (carriers look bookings up by key)."""
+        ...
+
     def track(self, tracking_number: str) -> str:
         """The carrier's status of a parcel."""
         ...
@@ -210,6 +214,11 @@ class SimulatedCarrier:
     def void(self, label_id: str) -> None:
         self._network("void")
         self._labels.mark_voided(label_id)
+
+    def label_for(self, idempotency_key: str) -> Label | None:
+        self._network("lookup")
+        label = self._labels.find(idempotency_key)
+        return label if label is not None and label.carrier == self.code else None
 
     def track(self, tracking_number: str) -> str:
         self._network("track")

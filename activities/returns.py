@@ -141,6 +141,30 @@ class ReturnsActivities:
             _audit(session, row, "inspected", OrderStatus.RETURN_RECEIVED, request.by, summary)
             return _rma(session, row)
 
+    @activity.defn
+    def expire_rma(self, rma_id: str) -> Rma:
+        """Nothing came back in time: OPEN -> EXPIRED and the return label is voided, once.
+
+        Raises:
+            ApplicationError: "UnknownRma" (non-retryable).
+        """
+        with Session(self._engine) as session, session.begin():
+            row = _locked_rma(session, rma_id)
+            if row.state != "OPEN":
+                return _rma(session, row)
+            if row.carrier and row.label_id and row.carrier in self._carriers:
+                self._carriers[row.carrier].void(row.label_id)
+            row.state = "EXPIRED"
+            _audit(
+                session,
+                row,
+                "expired",
+                OrderStatus(_order_status(session, row)),
+                "orderflow",
+                "nothing came back in time; the return label is voided",
+            )
+            return _rma(session, row)
+
     def _book_label(self, rma_id: str, origin: str, destination: str, units: int) -> Label:
         today = utcnow().date()
         quotes: list[CarrierQuote] = []
@@ -177,6 +201,11 @@ def _return_route(session: Session, rma: Rma) -> tuple[str, str]:
     if warehouse is None:
         raise refused(f"unknown warehouse {code} on {rma.rma_id}", "UnknownWarehouse")
     return str(order.order["ship_to"]["country"]), warehouse.country
+
+
+def _order_status(session: Session, row: ReturnAuthorization) -> str:
+    order = session.get(OrderRecord, row.order_id)
+    return order.status if order is not None else OrderStatus.COMPLETED.value
 
 
 def _insert_rma(session: Session, rma: Rma) -> None:

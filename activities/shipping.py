@@ -56,6 +56,11 @@ class DatabaseLabelBook:
             )
 
 
+def _pending(row: ShipmentRecord) -> set[str]:
+    """Carriers a booking of this shipment was started with and not settled."""
+    return set((row.detail or {}).get("pending", [])) if row.state == "BOOKING" else set()
+
+
 def _label(row: CarrierLabel) -> Label:
     return Label(
         label_id=row.label_id,
@@ -84,7 +89,10 @@ class ShippingActivities:
             ApplicationError: "NoCarrierAvailable" (retried with backoff) when every carrier
                 failed for some shipment.
         """
-        shipments = [self._book_one(request, allocation) for allocation in request.allocations]
+        shipments = []
+        for allocation in request.allocations:
+            shipments.append(self._book_one(request, allocation))
+            activity.heartbeat(len(shipments))
         with Session(self._engine) as session, session.begin():
             record(
                 session,
@@ -103,39 +111,72 @@ class ShippingActivities:
 
     @activity.defn
     def void_labels(self, order_id: str) -> int:
-        """Compensation: void every label of the order that is still live; returns how many."""
+        """Compensation: void every live label of the order's unshipped parcels; returns how
+        many shipments were voided.
+
+        Besides the booked label, it looks up every carrier a booking was started with and
+        not settled (`pending`), so a label bought just before a crash is voided too.
+        """
         with Session(self._engine) as session:
-            booked = list(
-                session.scalars(
+            unshipped = [
+                (row.shipment_id, _pending(row) | ({row.carrier} if row.carrier else set()))
+                for row in session.scalars(
                     select(ShipmentRecord).where(
-                        ShipmentRecord.order_id == order_id, ShipmentRecord.state == "BOOKED"
+                        ShipmentRecord.order_id == order_id,
+                        ShipmentRecord.state.in_(("BOOKING", "BOOKED")),
                     )
                 )
-            )
-        for shipment in booked:
-            if shipment.carrier and shipment.label_id:
-                self._carriers[shipment.carrier].void(shipment.label_id)
+            ]
+        for shipment_id, carriers in unshipped:
+            activity.heartbeat(shipment_id)
+            self._void(shipment_id, carriers)
             with Session(self._engine) as session, session.begin():
-                row = session.get(ShipmentRecord, shipment.shipment_id)
+                row = session.get(ShipmentRecord, shipment_id)
                 assert row is not None
                 row.state = "VOIDED"
-        return len(booked)
+        return len(unshipped)
+
+    def _void(self, shipment_id: str, carriers: set[str]) -> None:
+        """Void the shipment's live labels at these carriers (a carrier that is down raises,
+        and the activity is retried: a label that may be live is never forgotten)."""
+        for code in sorted(carriers):
+            label = self._carriers[code].label_for(f"{shipment_id}@{code}")
+            if label is not None and not label.voided:
+                self._carriers[code].void(label.label_id)
+
+    def _intend(self, shipment_id: str, code: str, *, settled: bool = False) -> None:
+        """Before buying a label: note the carrier (pending); after a clean refusal: settle."""
+        with Session(self._engine) as session, session.begin():
+            row = session.get(ShipmentRecord, shipment_id)
+            assert row is not None
+            pending = _pending(row) - {code} if settled else _pending(row) | {code}
+            row.detail = {"pending": sorted(pending)}
 
     @activity.defn
     def record_shipment_progress(self, event: ShipmentEvent) -> None:
-        """Mark a shipment SHIPPED or DELIVERED (from the event's step name), once."""
-        state = "DELIVERED" if event.delivered else "SHIPPED"
+        """Move a shipment to the event's state; never back from a final one."""
         with Session(self._engine) as session, session.begin():
             row = session.get(ShipmentRecord, event.shipment_id)
-            if row is not None and row.state != "DELIVERED":
-                row.state = state
+            if row is not None and row.state not in ("DELIVERED", "LOST"):
+                row.state = event.state
 
     def _book_one(self, request: BookingRequest, allocation: Allocation) -> Shipment:
         shipment_id = wave_step(f"{request.order_id}-{allocation.warehouse}", request.wave)
-        with Session(self._engine) as session:
+        # The shipment is written (BOOKING) before any label is bought: whatever happens
+        # next, void_labels knows which keys to look up.
+        with Session(self._engine) as session, session.begin():
             existing = session.get(ShipmentRecord, shipment_id)
-            if existing is not None and existing.state == "BOOKED" and existing.detail:
+            if existing is not None and existing.state != "BOOKING" and existing.detail:
                 return Shipment.model_validate(existing.detail)
+            if existing is None:
+                session.add(
+                    ShipmentRecord(
+                        shipment_id=shipment_id,
+                        order_id=request.order_id,
+                        warehouse=allocation.warehouse,
+                        state="BOOKING",
+                    )
+                )
             origin = session.get(Warehouse, allocation.warehouse)
             assert origin is not None, f"unknown warehouse {allocation.warehouse}"
             origin_country = origin.country
@@ -155,11 +196,20 @@ class ShippingActivities:
                 failed.append(f"{code}: quote failed ({error})")
         ranked = rank_quotes(quotes)
         for quote in ranked:
+            self._intend(shipment_id, quote.carrier)
             try:
                 label = self._carriers[quote.carrier].book(quote, f"{shipment_id}@{quote.carrier}")
             except CarrierError as error:
+                # The adapters raise only when no label was created: settled, nothing to void.
+                self._intend(shipment_id, quote.carrier, settled=True)
                 failed.append(f"{quote.carrier}: booking failed ({error})")
                 continue
+            # A label bought by an attempt that crashed before recording it must not stay
+            # live beside this one.
+            with Session(self._engine) as session:
+                row = session.get(ShipmentRecord, shipment_id)
+                strays = _pending(row) - {label.carrier} if row is not None else set()
+            self._void(shipment_id, strays)
             shipment = Shipment(
                 shipment_id=shipment_id,
                 warehouse=allocation.warehouse,

@@ -24,21 +24,6 @@ class CommandRefused(Exception):
     """A command that makes no sense at this stage; the message says why, in one line."""
 
 
-def check_cancellable(status: OrderStatus, any_shipped: bool = False) -> None:
-    """Cancelling is possible until goods leave the warehouse.
-
-    Raises:
-        CommandRefused: the order already shipped (point to a return) or is already closed.
-    """
-    if status.is_shipped or any_shipped:
-        raise CommandRefused(
-            f"order is {status.value}: it has shipped and can no longer be cancelled; "
-            "open a return instead (orderflow return)"
-        )
-    if status.is_final:
-        raise CommandRefused(f"order is already {status.value}")
-
-
 def pick_shipment(notice: ShipmentNotice, shipments: dict[str, bool], verb: str, past: str) -> str:
     """The shipment a notice is about, given {shipment_id: already_done}.
 
@@ -72,23 +57,12 @@ class OrderEdit(BaseModel):
     by: str = Field(default="customer", min_length=1, max_length=64)
 
 
-EDITABLE = frozenset({OrderStatus.RECEIVED, OrderStatus.VALIDATED, OrderStatus.AWAITING_APPROVAL})
-
-
-def apply_edit(order: Order, edit: OrderEdit, status: OrderStatus) -> Order:
-    """The order as it is after the edit.
-
-    Edits are allowed until stock is held: after that a changed quantity or address would
-    mean re-routing and re-booking, so the customer cancels and places a new order instead.
+def apply_edit(order: Order, edit: OrderEdit) -> Order:
+    """The order as it is after the edit (whether the stage takes edits: `domain.stages`).
 
     Raises:
-        CommandRefused: wrong stage, nothing to change, unknown SKU, or no line left.
+        CommandRefused: nothing to change, unknown or negative quantity, or no line left.
     """
-    if status not in EDITABLE:
-        raise CommandRefused(
-            f"order is {status.value}: edits are possible until stock is reserved; "
-            "cancel it and place a new order instead"
-        )
     if not edit.lines and edit.ship_to is None:
         raise CommandRefused("the edit changes nothing: give --line SKU:QTY or a new address")
     quantities = {line.sku: line for line in order.lines}

@@ -117,3 +117,5 @@ class Shipment(BaseModel):
     failed_carriers: list[str] = Field(default_factory=list)
     shipped: bool = False
     delivered: bool = False
+    lost: bool = False
+    """Shipped, never delivered: a person declared it lost by the carrier (not billed)."""

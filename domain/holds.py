@@ -100,7 +100,7 @@ class RejectionDecision(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-NoticeKind = Literal["approval_needed", "escalated", "auto_rejected", "sla_breach"]
+NoticeKind = Literal["approval_needed", "escalated", "auto_rejected", "sla_breach", "exception"]
 
 
 class Notice(BaseModel):
@@ -204,6 +204,17 @@ def release(
         else hold
         for hold in holds
     ]
+
+
+def carry_over(earlier: list[Hold], now: list[Hold]) -> list[Hold]:
+    """The holds `now`, with the releases of `earlier` kept for holds that did not change.
+
+    After an edit the order is assessed again: an approval given for exactly the same hold
+    (type, tier and reason, which names the amounts) still stands; any other hold is open
+    again, so an edit can never carry an approval over to a bigger order.
+    """
+    released = {(h.type, h.tier, h.reason): h for h in earlier if not h.is_open}
+    return [released.get((h.type, h.tier, h.reason), h) for h in now]
 
 
 def check_approval(

@@ -21,6 +21,8 @@ class SlaPolicy(BaseModel):
     delivery_grace: timedelta
     return_window: timedelta
     refund_escalate_after: timedelta
+    rma_expire_after: timedelta = timedelta(days=30)
+    """An RMA whose parcel never arrives expires this long after it was opened."""
     booking_attempts: int = 20
     """Carrier booking attempts (with backoff) before the order fails and is compensated."""
 

@@ -27,6 +27,8 @@ class OrderState(BaseModel):
 
     order_id: str
     status: OrderStatus
+    stage: str | None = None
+    """Where the workflow is (`domain.stages.Stage`): which commands it takes now."""
     customer_id: str
     channel: str
     currency: str

@@ -69,8 +69,9 @@ class ShipmentEvent(BaseModel):
     shipment_id: str
     warehouse: str
     actor: str = "wms"
-    delivered: bool = False
-    """False: the parcel left the warehouse; True: it reached the customer."""
+    state: str = "SHIPPED"
+    """SHIPPED (left the warehouse), DELIVERED, LOST (by the carrier), or
+    SHIPPED_AFTER_CANCEL (left although the order was stopped: an exception for a person)."""
 
 
 class CaptureRequest(BaseModel):

@@ -19,3 +19,10 @@ class ReceiptOutcome(BaseModel):
     booked: bool
     offered: list[str] = Field(default_factory=list, description="order ids, in priority order")
     now_reserved: list[str] = Field(default_factory=list)
+
+
+class StockOffer(BaseModel):
+    """Goods-in offering a receipt's stock to one backordered order."""
+
+    order_id: str
+    receipt_id: str

@@ -110,10 +110,11 @@ async def notify_shipment(
     state = await state_of(client, order_id)
     if kind == "ship":
         candidates = {s.shipment_id: s.shipped for s in state.shipments}
+    elif kind == "lost":
+        candidates = {s.shipment_id: s.delivered or s.lost for s in state.shipments if s.shipped}
     else:
-        candidates = {s.shipment_id: s.delivered for s in state.shipments if s.shipped}
-        if state.shipments and not candidates:
-            raise UserError(f"order {order_id}: nothing to deliver yet, no shipment has shipped")
+        # A delivery may be reported before its ship notice (carriers' webhooks race).
+        candidates = {s.shipment_id: s.delivered for s in state.shipments}
     if state.status.is_final:
         raise UserError(f"order {order_id} is {state.status.value}")
     try:
@@ -121,13 +122,12 @@ async def notify_shipment(
             ShipmentNotice(shipment_id=shipment_id),
             candidates,
             kind,
-            "shipped" if kind == "ship" else "delivered",
+            {"ship": "shipped", "deliver": "delivered", "lost": "closed"}[kind],
         )
     except CommandRefused as refused:
         raise UserError(f"order {order_id}: {refused}") from None
     handle = client.get_workflow_handle(search.workflow_id(order_id))
-    signal = OrderWorkflow.ship if kind == "ship" else OrderWorkflow.deliver
-    await handle.signal(signal, ShipmentNotice(shipment_id=chosen, by=by))
+    await handle.signal(kind, ShipmentNotice(shipment_id=chosen, by=by))
     return chosen
 
 

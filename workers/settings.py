@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     delivery_grace: Duration = timedelta(days=1)
     return_window: Duration = timedelta(days=30)
     refund_escalate_after: Duration = timedelta(days=5)
+    rma_expire_after: Duration = timedelta(days=30)
     booking_attempts: int = 20
 
     # Approval tiers: above these totals an approver of that tier must sign off

@@ -39,6 +39,7 @@ def sla_policy(settings: Settings) -> SlaPolicy:
         delivery_grace=settings.delivery_grace,
         return_window=settings.return_window,
         refund_escalate_after=settings.refund_escalate_after,
+        rma_expire_after=settings.rma_expire_after,
         booking_attempts=settings.booking_attempts,
     )
 
@@ -85,6 +86,7 @@ def build_activities(
         returns.open_rma,
         returns.receive_return,
         returns.inspect_return,
+        returns.expire_rma,
         refunds.refund,
         approvals.assess_holds,
         approvals.load_approvers,

@@ -1,7 +1,6 @@
 """The approval gate of an order: its holds, who may release them, and the decisions taken."""
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalActivities
@@ -16,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
         RejectionDecision,
         Tier,
         awaiting_tier,
+        carry_over,
         check_approval,
         check_rejection,
         escalate,
@@ -24,12 +24,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.order import Order
     from domain.steps import ValidatedOrder
+    from workflows.messages import refused
     from workflows.steps import run_step
-
-
-def refused(error: CommandRefused) -> ApplicationError:
-    """A validator's one-line refusal, as the caller of the Update sees it."""
-    return ApplicationError(str(error), type="CommandRefused", non_retryable=True)
 
 
 class ApprovalGate:
@@ -52,14 +48,18 @@ class ApprovalGate:
         """The tier the order waits for ("" when none), for the search attribute."""
         return awaiting_tier(self.holds) or ""
 
-    async def assess(self, validated: ValidatedOrder) -> None:
-        """Decide which holds the order needs (amount, credit, price, address, review)."""
+    async def assess(self, validated: ValidatedOrder, earlier: list[Hold]) -> None:
+        """Decide which holds the order needs (amount, credit, price, address, review).
+
+        `earlier`: the holds before an edit; a release stays valid only for a hold that is
+        exactly the same now (same type, tier and reason, which carries the amounts).
+        """
         assessment = await run_step(
             ApprovalActivities.assess_holds,
             HoldRequest(order=self._order, validated=validated),
             summary="assess holds: amount, credit, price book, address, review",
         )
-        self.holds = assessment.holds
+        self.holds = carry_over(earlier, assessment.holds)
         self.approvers = assessment.approvers
 
     def check_approve(self, decision: ApprovalDecision) -> list[HoldType]:

@@ -17,12 +17,16 @@ class ApprovalStage(OrderJournal):
     """The part of OrderWorkflow between validation and payment, while holds are open."""
 
     _edits: int
+    _releases: list[tuple[ApprovalDecision, list[HoldType], int]]
 
     async def _await_approval(self, v: ValidatedOrder, edits: int) -> None:
-        """Wait for every hold to be released; escalate once, then auto-reject at expiry."""
+        """Wait until every hold is released or the order is edited (it is then assessed
+        again); escalate once, then act on expiry. A rejection or cancel stops the wait."""
         gate = self._gate
-        reasons = "; ".join(f"{h.type.value} ({h.tier.value}): {h.reason}" for h in gate.holds)
-        await self.move(OrderStatus.AWAITING_APPROVAL, reasons, step="holds")
+        reasons = "; ".join(
+            f"{h.type.value} ({h.tier.value}): {h.reason}" for h in gate.holds if h.is_open
+        )
+        await self.move(OrderStatus.AWAITING_APPROVAL, reasons, step=f"holds-{edits}")
         for tier in sorted({h.tier.value for h in gate.holds}):
             await gate.notify(
                 "approval_needed",
@@ -33,15 +37,13 @@ class ApprovalStage(OrderJournal):
             )
         started = workflow.now()
         alerted = False
-        while gate.is_open and gate.rejection is None:
+        while gate.is_open:
             limit = v.sla.approval_expire_after if gate.escalated else v.sla.approval_escalate_after
             remaining = (
                 None if alerted else max(started + limit - workflow.now(), timedelta(seconds=1))
             )
-            if await self.wait(
-                lambda: not gate.is_open or gate.rejection is not None or self._edits != edits,
-                remaining,
-            ):
+            if await self.wait(lambda: not gate.is_open or self._edits != edits, remaining):
+                await self.record_releases()
                 if self._edits != edits:
                     return  # the customer changed the order: it is validated and held again
                 continue
@@ -53,10 +55,7 @@ class ApprovalStage(OrderJournal):
                 continue
             await self._approval_expired(v)
             alerted = True
-        if gate.rejection is not None:
-            raise BusinessFailure(
-                "Rejected", f"rejected by {gate.rejection.by}: {gate.rejection.reason}"
-            )
+        await self.record_releases()
         self.note(OrderStatus.VALIDATED, "all holds released")
 
     async def _approval_expired(self, v: ValidatedOrder) -> None:
@@ -76,13 +75,21 @@ class ApprovalStage(OrderJournal):
         await self._gate.notify("auto_rejected", who, level, "approval expired")
         raise BusinessFailure("ApprovalExpired", f"{why}: auto-rejected")
 
-    async def _record_release(self, decision: ApprovalDecision, released: list[HoldType]) -> None:
-        """Who released what, when and why: the same audit line for the Update and the signal."""
+    def take_release(self, decision: ApprovalDecision) -> list[HoldType]:
+        """Handlers (Update and signal alike): release now, audit at the next step boundary."""
+        released = self._gate.approve(decision)
         self._state.holds = self._gate.holds
-        what = ", ".join(t.value for t in released)
-        await self.record(
-            f"approval-{what}-{decision.by}",
-            f"{what} released" + (f": {decision.note}" if decision.note else ""),
-            actor=decision.by,
-        )
+        self._releases.append((decision, released, self._edits))
         self.upsert_search()
+        return released
+
+    async def record_releases(self) -> None:
+        """Who released what, when and why: one audit line per accepted decision."""
+        while self._releases:
+            decision, released, revision = self._releases.pop(0)
+            what = ", ".join(t.value for t in released)
+            await self.record(
+                f"approval-{revision}-{what}-{decision.by}",
+                f"{what} released" + (f": {decision.note}" if decision.note else ""),
+                actor=decision.by,
+            )

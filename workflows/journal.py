@@ -16,14 +16,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
     from activities.shipping import ShippingActivities
     from domain.commands import CancelRequest
+    from domain.holds import RejectionDecision
     from domain.order import Order
+    from domain.stages import Stage
     from domain.state import AuditEntry, OrderState
     from domain.statuses import OrderStatus
     from domain.steps import StatusChange
     from workflows import search
     from workflows.approval_gate import ApprovalGate
     from workflows.parcels import Parcels
-    from workflows.steps import run_step
+    from workflows.steps import BusinessFailure, run_step
 
 
 T = TypeVar("T")
@@ -38,7 +40,9 @@ class OrderJournal:
 
     _order: Order
     _state: OrderState
+    _stage: Stage
     _cancel: CancelRequest | None
+    _rejection: RejectionDecision | None
     _compensations: list[str]
     _gate: ApprovalGate
     _parcels: Parcels
@@ -47,12 +51,15 @@ class OrderJournal:
     def order_id(self) -> str:
         return self._order.order_id
 
+    @property
+    def stopping(self) -> bool:
+        """A cancel or a rejection was accepted: the order stops at the next step boundary."""
+        return self._cancel is not None or self._rejection is not None
+
     async def wait(self, condition: Any, timeout: timedelta | None) -> bool:
-        """Wait for `condition` or a cancel; False when the SLA timer fired first."""
+        """Wait for `condition` or a stop; False when the SLA timer fired first."""
         try:
-            await workflow.wait_condition(
-                lambda: condition() or self._cancel is not None, timeout=timeout
-            )
+            await workflow.wait_condition(lambda: condition() or self.stopping, timeout=timeout)
         except TimeoutError:
             return False
         self.checkpoint()
@@ -65,30 +72,43 @@ class OrderJournal:
         last attempt did is finished before the compensations (which undo it) run.
         """
         task = asyncio.ensure_future(step)
-        await workflow.wait_condition(
-            lambda: task.done() or (self._cancel is not None and not self._parcels.any_shipped)
-        )
+        await workflow.wait_condition(lambda: task.done() or self.stopping)
         if not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ActivityError):
                 await task
-            raise OrderCancelled()
+            self.checkpoint()
         return task.result()
 
     def checkpoint(self) -> None:
-        """Honour a cancel request between steps, as long as nothing has shipped."""
-        if self._cancel is not None and not self._parcels.any_shipped:
+        """Honour an accepted cancel or rejection between steps.
+
+        Both are accepted only before anything ships (the stage table), so once accepted
+        they always stop the order: there is no state in which a stop is recorded but ignored.
+        """
+        if self._cancel is not None:
             raise OrderCancelled()
+        if self._rejection is not None:
+            raise BusinessFailure(
+                "Rejected", f"rejected by {self._rejection.by}: {self._rejection.reason}"
+            )
 
     def register(self, compensation: str) -> None:
         """Record the undo of a step before the step runs: a crash mid-step is still undone."""
         self._compensations.append(compensation)
 
     async def compensate(self) -> None:
+        """Undo what the order holds, in reverse order, each step once.
+
+        Parcels reported shipped after the stop was accepted are booked as goods out first
+        (before their stock could be released), and again after each step for late arrivals.
+        """
         order_id = self._order.order_id
         for name in reversed(self._compensations):
+            await self._parcels.book_late_notices()
             if name == "void_labels":
                 await run_step(ShippingActivities.void_labels, order_id, summary="void labels")
+                self._parcels.labels_voided = True
             elif name == "release_inventory":
                 await run_step(
                     InventoryActivities.release_inventory, order_id, summary="release held stock"
@@ -101,6 +121,7 @@ class OrderJournal:
                 )
             self._state.events.append(self._entry(f"compensated: {name}"))
         self._compensations.clear()
+        await self._parcels.book_late_notices()
 
     async def escalate(self, why: str) -> None:
         """An SLA timer fired: raise the escalation level and record the breach."""

@@ -1,8 +1,14 @@
-"""OrderWorkflow: one durable workflow per order, from placement to invoice and returns."""
+"""OrderWorkflow: one durable workflow per order, from placement to invoice and returns.
 
-from decimal import Decimal
+Message handlers never do the work: each one asks the stage table (`domain.stages`) whether
+its command is taken now, validates the payload, records the decision and returns. The main
+loop (`run`) applies what they recorded at its step boundaries. Handlers raise nothing but
+`ApplicationError` (Updates) or nothing at all (signals, which log and drop what makes no
+sense), so no message can fail a workflow task.
+"""
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -14,20 +20,20 @@ with workflow.unsafe.imports_passed_through():
         OrderEdit,
         ShipmentNotice,
         apply_edit,
-        check_cancellable,
     )
     from domain.geography import COUNTRY_CENTROIDS
-    from domain.holds import ApprovalDecision, RejectionDecision
-    from domain.money import round_money
+    from domain.holds import ApprovalDecision, Hold, RejectionDecision
     from domain.order import Order
     from domain.returns import InspectionRequest, RefundResult, ReturnRequest, Rma
+    from domain.stages import Command, Stage, check
     from domain.state import OrderState
     from domain.statuses import OrderStatus
-    from domain.steps import CaptureRequest, EditedOrder, PaymentRequest, ValidatedOrder
+    from domain.steps import EditedOrder, ValidatedOrder
     from domain.validation import address_problems
-    from workflows.approval_gate import ApprovalGate, refused
+    from workflows.approval_gate import ApprovalGate
     from workflows.approval_stage import ApprovalStage
     from workflows.journal import OrderCancelled
+    from workflows.messages import NO_PAYLOAD, parse, parse_text, refusals
     from workflows.parcels import Parcels
     from workflows.returns_desk import ReturnDesk
     from workflows.steps import INTAKE_FAILURES, BusinessFailure, run_step
@@ -50,11 +56,15 @@ class OrderWorkflow(ApprovalStage, StockWaves):
             lines=[line.model_dump(mode="json") for line in order.lines],
             promised_date=order.promised_date,
         )
+        self._stage = Stage.INTAKE
         self._gate = ApprovalGate(order)
         self._parcels = Parcels(self)
         self._returns = ReturnDesk(order, self)
         self._compensations: list[str] = []
         self._cancel: CancelRequest | None = None
+        self._rejection: RejectionDecision | None = None
+        self._releases = []
+        self._unrecorded_edits: list[EditedOrder] = []
         self._restock_requests = 0
         self._edits = 0
         self._backorder_waits = 0
@@ -63,24 +73,37 @@ class OrderWorkflow(ApprovalStage, StockWaves):
     @workflow.run
     async def run(self, order: Order) -> OrderState:
         try:
-            await self._fulfil()
+            await self._fulfil(await self._accept())
         except BusinessFailure as failure:
+            self._stage = Stage.STOPPING
+            await self.record_releases()
             await self.compensate()
             final = OrderStatus.REJECTED if failure.kind in INTAKE_FAILURES else OrderStatus.FAILED
-            await self.move(final, f"{failure.kind}: {failure}", step="closed")
+            actor = self._rejection.by if failure.kind == "Rejected" and self._rejection else None
+            await self.move(
+                final, f"{failure.kind}: {failure}", step="closed", actor=actor or "orderflow"
+            )
         except OrderCancelled:
             assert self._cancel is not None
+            self._stage = Stage.STOPPING
+            await self.record_releases()
             await self.compensate()
             await self.move(
                 OrderStatus.CANCELLED, self._cancel.reason, step="closed", actor=self._cancel.by
             )
+        self._stage = Stage.CLOSED
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._state
+        return self._snapshot()
 
     async def _accept(self) -> ValidatedOrder:
-        """Validate and clear the holds; start over when the customer edits meanwhile."""
+        """Validate and clear the holds; start over whenever the customer edits meanwhile.
+
+        Leaves with the stage FULFILMENT, set in the same breath as the last look at the
+        edits: from then on the stage table refuses edits, so none can slip past the gate.
+        """
         while True:
-            edits = self._edits
+            revision = self._edits
+            await self._record_edits()
             v: ValidatedOrder = await run_step(
                 IntakeActivities.validate_order,
                 self._order,
@@ -88,203 +111,301 @@ class OrderWorkflow(ApprovalStage, StockWaves):
             )
             self._state.total, self._state.promised_date = v.total, v.promised_date
             self.note(
-                OrderStatus.VALIDATED, "validated" if not edits else f"edit {edits} validated"
+                OrderStatus.VALIDATED, "validated" if not revision else f"edit {revision} validated"
             )
             self.checkpoint()
-            if self._edits != edits:
+            if self._edits != revision:
                 continue
-            self._gate = ApprovalGate(self._order)
-            await self._gate.assess(v)
-            self._state.holds = self._gate.holds
-            if self._gate.is_open:
-                await self._await_approval(v, edits)
-            if self._edits == edits:
+            earlier: list[Hold] = self._gate.holds
+            gate = ApprovalGate(self._order)
+            await gate.assess(v, earlier)
+            self.checkpoint()
+            if self._edits != revision:
+                continue
+            self._gate = gate
+            self._state.holds = gate.holds
+            if gate.is_open:
+                self._stage = Stage.APPROVAL
+                await self._await_approval(v, revision)
+                self.checkpoint()
+            elif revision:  # the audit says why an edited order needed no new approval
+                await self.record(f"cleared-{revision}", "no hold is open after the edit")
+                self.checkpoint()
+            if self._edits == revision:
+                self._stage = Stage.FULFILMENT
                 return v
 
-    async def _fulfil(self) -> None:
-        v = await self._accept()
-        order = self._order  # after any edit
+    async def _record_edits(self) -> None:
+        while self._unrecorded_edits:
+            edited = self._unrecorded_edits.pop(0)
+            await run_step(
+                IntakeActivities.record_edit, edited, summary=f"record edit {edited.revision}"
+            )
 
+    async def _fulfil(self, v: ValidatedOrder) -> None:
+        order = self._order  # final: edits are refused from FULFILMENT on
         self.register("void_authorization")
         self._state.payment = await run_step(
             PaymentActivities.authorize_payment,
-            PaymentRequest(
-                order_id=order.order_id,
-                customer=v.customer,
-                amount=v.total,
-                currency=order.currency,
-            ),
+            self.payment_request(v),
             summary=f"authorise {v.total} {order.currency} ({v.customer.payment_terms.value})",
         )
         self.checkpoint()
 
         self.register("release_inventory")
         self.register("void_labels")
-        await self._ship_in_waves(v)
-        shipped: dict[str, int] = {}
-        for shipment in self._state.shipments:
-            for line in shipment.lines:
-                shipped[line.sku] = shipped.get(line.sku, 0) + line.quantity
-        amount = round_money(
-            sum((line.unit_price * shipped.get(line.sku, 0) for line in order.lines), Decimal(0)),
-            order.currency,
-        )
-        self._returns.delivered = shipped
-        self._state.capture = await run_step(
-            PaymentActivities.capture_payment,
-            CaptureRequest(
-                order_id=order.order_id,
-                authorization=self._state.payment,
-                amount=amount,
-                customer=v.customer,
-            ),
-            summary="capture payment and issue invoice",
-        )
-        self._compensations.clear()  # money taken and goods delivered: nothing left to undo
-        self.note(OrderStatus.COMPLETED, f"invoice {self._state.capture.invoice_no}")
+        try:
+            await self._ship_in_waves(v)
+        except BusinessFailure as failure:
+            if not self._parcels.any_shipped:
+                raise
+            await self.drop_the_rest(failure)  # bill what shipped; undo only the rest
+        await self.capture(v)
 
         desk = self._returns
         desk.captured, desk.delivered_at = True, self._parcels.delivered_at
         desk.shipments, desk.window = self._state.shipments, v.sla.return_window
+        desk.delivered = self.delivered_units()
+        self._stage = Stage.RETURNS
         await desk.stay_open(v.sla)
 
+    def _snapshot(self) -> OrderState:
+        """The state as callers see it; built fresh, never written back (queries read only)."""
+        return self._state.model_copy(
+            update={
+                "compensations": list(self._compensations),
+                "returns": list(self._returns.rmas),
+                "stage": self._stage.value,
+            }
+        )
+
+    def _check(self, command: Command) -> None:
+        why = ""
+        if self._cancel is not None:
+            why = f"cancelled by {self._cancel.by}: {self._cancel.reason}"
+        elif self._rejection is not None:
+            why = f"rejected by {self._rejection.by}"
+        check(self._stage, command, stopping_because=why)
+
+    # --- approvals ---------------------------------------------------------------------
+
     @workflow.update
-    async def approve(self, decision: ApprovalDecision) -> str:
+    def approve(self, raw: RawValue = NO_PAYLOAD) -> str:
         """An approver releases one hold (or every hold they may release)."""
-        released = self._gate.approve(decision)
-        await self._record_release(decision, released)
-        left = [h.type.value for h in self._gate.holds if h.is_open]
-        what = ", ".join(t.value for t in released)
-        return f"released {what}" + (f"; still on hold: {', '.join(left)}" if left else "")
+        with refusals():
+            decision = self._check_approve(raw)
+            released = self.take_release(decision)
+            left = [h.type.value for h in self._gate.holds if h.is_open]
+            what = ", ".join(t.value for t in released)
+            return f"released {what}" + (f"; still on hold: {', '.join(left)}" if left else "")
 
     @approve.validator
-    def _validate_approve(self, decision: ApprovalDecision) -> None:
+    def _validate_approve(self, raw: RawValue = NO_PAYLOAD) -> None:
+        with refusals():
+            self._check_approve(raw)
+
+    def _check_approve(self, raw: RawValue) -> ApprovalDecision:
+        decision = parse(raw, ApprovalDecision, "approval")
+        if self._gate.holds and not self._gate.is_open and self._stage != Stage.INTAKE:
+            self._gate.check_approve(decision)  # "already decided: ..."
+        self._check(Command.APPROVE)
         self._gate.check_approve(decision)
-
-    @workflow.update
-    async def reject(self, decision: RejectionDecision) -> str:
-        """An approver rejects the order; it ends REJECTED and nothing stays held."""
-        self._gate.rejection = decision
-        return f"rejected by {decision.by}"
-
-    @reject.validator
-    def _validate_reject(self, decision: RejectionDecision) -> None:
-        self._gate.check_reject(decision)
+        return decision
 
     @workflow.signal
-    async def approve_signal(self, decision: ApprovalDecision) -> None:
+    def approve_signal(self, raw: RawValue = NO_PAYLOAD) -> None:
         """Fire-and-forget approval; a decision that makes no sense now is logged and dropped."""
         try:
-            released = self._gate.approve(decision)
+            with refusals():
+                self.take_release(self._check_approve(raw))
         except ApplicationError as error:
             workflow.logger.warning("approval ignored: %s", error)
-            return
-        await self._record_release(decision, released)
 
     @workflow.update
-    async def edit(self, edit: OrderEdit) -> str:
-        """Change quantities, remove lines or change the address, until stock is held."""
-        self._order = apply_edit(self._order, edit, self._state.status)
-        self._edits += 1
-        self._state.lines = [line.model_dump(mode="json") for line in self._order.lines]
-        summary = ", ".join(f"{sku} x{qty}" for sku, qty in sorted(edit.lines.items()))
-        summary = "; ".join(filter(None, [summary, "new address" if edit.ship_to else ""]))
-        self._state.events.append(self._entry(f"edited: {summary}", actor=edit.by))
-        await run_step(
-            IntakeActivities.record_edit,
-            EditedOrder(order=self._order, revision=self._edits, by=edit.by, summary=summary),
-            summary=f"record edit {self._edits}",
-        )
-        return f"edited ({summary}); the order is validated again"
+    def reject(self, raw: RawValue = NO_PAYLOAD) -> str:
+        """An approver rejects the order; it ends REJECTED and nothing stays held."""
+        with refusals():
+            decision = self._check_reject(raw)
+            self._rejection = decision
+            self._stage = Stage.STOPPING
+            return f"rejected by {decision.by}"
+
+    @reject.validator
+    def _validate_reject(self, raw: RawValue = NO_PAYLOAD) -> None:
+        with refusals():
+            self._check_reject(raw)
+
+    def _check_reject(self, raw: RawValue) -> RejectionDecision:
+        decision = parse(raw, RejectionDecision, "rejection")
+        self._check(Command.REJECT)
+        self._gate.check_reject(decision)
+        return decision
+
+    # --- edits and cancellation -----------------------------------------------------------
+
+    @workflow.update
+    def edit(self, raw: RawValue = NO_PAYLOAD) -> str:
+        """Change quantities, remove lines or change the address, until the order is approved.
+
+        The order goes back to intake at once: approvals are refused until its holds are
+        assessed again (a release stays valid only for a hold that did not change).
+        """
+        with refusals():
+            edit, edited = self._check_edit(raw)
+            self._order = edited
+            self._edits += 1
+            self._stage = Stage.INTAKE
+            self._state.lines = [line.model_dump(mode="json") for line in edited.lines]
+            summary = ", ".join(f"{sku} x{qty}" for sku, qty in sorted(edit.lines.items()))
+            summary = "; ".join(filter(None, [summary, "new address" if edit.ship_to else ""]))
+            self._state.events.append(self._entry(f"edited: {summary}", actor=edit.by))
+            self._unrecorded_edits.append(
+                EditedOrder(order=edited, revision=self._edits, by=edit.by, summary=summary)
+            )
+            return f"edited ({summary}); the order is validated again"
 
     @edit.validator
-    def _validate_edit(self, edit: OrderEdit) -> None:
-        try:
-            edited = apply_edit(self._order, edit, self._state.status)
-            problems = address_problems(edited.ship_to, set(COUNTRY_CENTROIDS))
-            if problems:
-                raise CommandRefused(problems[0])
-        except CommandRefused as error:
-            raise refused(error) from None
+    def _validate_edit(self, raw: RawValue = NO_PAYLOAD) -> None:
+        with refusals():
+            self._check_edit(raw)
 
-    # --- stock --------------------------------------------------------------------------
+    def _check_edit(self, raw: RawValue) -> tuple[OrderEdit, Order]:
+        edit = parse(raw, OrderEdit, "edit")
+        self._check(Command.EDIT)
+        edited = apply_edit(self._order, edit)
+        problems = address_problems(edited.ship_to, set(COUNTRY_CENTROIDS))
+        if problems:
+            raise CommandRefused(problems[0])
+        return edit, edited
+
+    @workflow.update
+    def cancel(self, raw: RawValue = NO_PAYLOAD) -> str:
+        """Cancel before shipment; every hold is released, in reverse order."""
+        with refusals():
+            request = self._check_cancel(raw)
+            self._cancel = request
+            self._stage = Stage.STOPPING
+            return f"cancelling: {request.reason}"
+
+    @cancel.validator
+    def _validate_cancel(self, raw: RawValue = NO_PAYLOAD) -> None:
+        with refusals():
+            self._check_cancel(raw)
+
+    def _check_cancel(self, raw: RawValue) -> CancelRequest:
+        request = parse(raw, CancelRequest, "cancel request")
+        self._check(Command.CANCEL)
+        return request
+
+    # --- returns ------------------------------------------------------------------------
+
+    @workflow.update
+    async def request_return(self, raw: RawValue = NO_PAYLOAD) -> Rma:
+        """Open an RMA (with a return label) inside the return window."""
+        with refusals():
+            ticket = self._returns.open(self._check_return(raw))
+        result: Rma = await self._returns.outcome(ticket)
+        return result
+
+    @request_return.validator
+    def _validate_return(self, raw: RawValue = NO_PAYLOAD) -> None:
+        with refusals():
+            self._check_return(raw)
+
+    def _check_return(self, raw: RawValue) -> ReturnRequest:
+        request = parse(raw, ReturnRequest, "return request")
+        self._check(Command.RETURN)
+        self._returns.check_request(request)
+        return request
+
+    @workflow.update
+    async def receive_return(self, raw: RawValue = NO_PAYLOAD) -> Rma:
+        """The returned parcel arrived at the warehouse; the refund SLA starts."""
+        with refusals():
+            ticket = self._returns.receive(self._check_receive(raw))
+        result: Rma = await self._returns.outcome(ticket)
+        return result
+
+    @receive_return.validator
+    def _validate_receive(self, raw: RawValue = NO_PAYLOAD) -> None:
+        with refusals():
+            self._check_receive(raw)
+
+    def _check_receive(self, raw: RawValue) -> str:
+        rma_id = parse_text(raw, "RMA id")
+        self._check(Command.RECEIVE_RETURN)
+        self._returns.check_receive(rma_id)
+        return rma_id
+
+    @workflow.update
+    async def inspect_return(self, raw: RawValue = NO_PAYLOAD) -> RefundResult:
+        """Each unit restocked, refurbished or disposed; then the refund."""
+        with refusals():
+            ticket = self._returns.inspect(self._check_inspect(raw))
+        result: RefundResult = await self._returns.outcome(ticket)
+        return result
+
+    @inspect_return.validator
+    def _validate_inspect(self, raw: RawValue = NO_PAYLOAD) -> None:
+        with refusals():
+            self._check_inspect(raw)
+
+    def _check_inspect(self, raw: RawValue) -> InspectionRequest:
+        request = parse(raw, InspectionRequest, "inspection")
+        self._check(Command.INSPECT_RETURN)
+        self._returns.check_inspect(request)
+        return request
+
+    # --- the warehouse, the carriers, goods in ------------------------------------------------
+
+    @workflow.signal
+    def ship(self, raw: RawValue = NO_PAYLOAD) -> None:
+        """The WMS reports a parcel left the warehouse (logged and dropped if it makes no sense)."""
+        self._take_notice(Command.SHIP, raw)
+
+    @workflow.signal
+    def deliver(self, raw: RawValue = NO_PAYLOAD) -> None:
+        """The carrier reports a parcel was delivered (before its ship notice is fine too)."""
+        self._take_notice(Command.DELIVER, raw)
+
+    @workflow.signal
+    def lost(self, raw: RawValue = NO_PAYLOAD) -> None:
+        """A person declares a shipped parcel lost by the carrier: it is not billed."""
+        self._take_notice(Command.LOST, raw)
+
+    def _take_notice(self, command: Command, raw: RawValue) -> None:
+        try:
+            with refusals():
+                notice = parse(raw, ShipmentNotice, f"{command.value} notice")
+                self._check(command)
+                self._stage = self._parcels.accept(command, notice, self._stage)
+        except ApplicationError as error:
+            workflow.logger.warning("%s notice ignored: %s", command.value, error)
 
     @workflow.update
     async def stock_arrived(self) -> str:
-        """Stock was received: a backordered order tries to reserve again; returns its status.
+        """Internal (sent by goods-in): a backordered order tries to reserve again.
 
-        Completes only after the attempt, so the receipt can serve backorders one by one.
+        Returns the order's status after the attempt, so a receipt serves backorders one by
+        one in priority order; an order not waiting for stock answers at once.
         """
-        if self._state.status != OrderStatus.BACKORDERED:
+        if self._state.status != OrderStatus.BACKORDERED or self._stage not in (
+            Stage.FULFILMENT,
+            Stage.IN_TRANSIT,
+        ):
             return self._state.status.value
         self._restock_requests += 1
         ticket = self._restock_requests
         await workflow.wait_condition(
             lambda: (
-                self._restock_attempts >= ticket or self._state.status != OrderStatus.BACKORDERED
+                self._restock_attempts >= ticket
+                or self._state.status != OrderStatus.BACKORDERED
+                or self._stage not in (Stage.FULFILMENT, Stage.IN_TRANSIT)
             )
         )
         return self._state.status.value
 
-    # --- returns ------------------------------------------------------------------------
-
-    @workflow.update
-    async def request_return(self, request: ReturnRequest) -> Rma:
-        """Open an RMA (with a return label) inside the return window."""
-        return await self._returns.open(request)
-
-    @request_return.validator
-    def _validate_return(self, request: ReturnRequest) -> None:
-        self._returns.check_request(request)
-
-    @workflow.update
-    async def receive_return(self, rma_id: str) -> Rma:
-        """The returned parcel arrived at the warehouse; the refund SLA starts."""
-        return await self._returns.receive(rma_id)
-
-    @receive_return.validator
-    def _validate_receive(self, rma_id: str) -> None:
-        self._returns.check_receive(rma_id)
-
-    @workflow.update
-    async def inspect_return(self, request: InspectionRequest) -> RefundResult:
-        """Each unit restocked, refurbished or disposed; then the refund."""
-        return await self._returns.inspect(request)
-
-    @inspect_return.validator
-    def _validate_inspect(self, request: InspectionRequest) -> None:
-        self._returns.check_inspect(request)
-
-    # --- shipments, cancellation, status ------------------------------------------------
-
-    @workflow.signal
-    def ship(self, notice: ShipmentNotice) -> None:
-        """The WMS reports a parcel left the warehouse (ignored if it makes no sense now)."""
-        self._parcels.accept("ship", notice)
-
-    @workflow.signal
-    def deliver(self, notice: ShipmentNotice) -> None:
-        """The carrier reports a parcel was delivered (ignored if it makes no sense now)."""
-        self._parcels.accept("deliver", notice)
-
-    @workflow.update
-    async def cancel(self, request: CancelRequest) -> str:
-        """Cancel before shipment; every hold is released, in reverse order."""
-        self._cancel = request
-        return f"cancelling: {request.reason}"
-
-    @cancel.validator
-    def _validate_cancel(self, request: CancelRequest) -> None:
-        try:
-            check_cancellable(self._state.status, self._parcels.any_shipped)
-        except CommandRefused as error:
-            raise refused(error) from None
-        if self._cancel is not None:
-            raise refused(CommandRefused("a cancellation is already under way"))
-
     @workflow.query
     def status(self) -> OrderState:
         """The typed current state of the order."""
-        self._state.compensations = list(self._compensations)
-        self._state.returns = self._returns.rmas
-        return self._state
+        return self._snapshot()

@@ -1,4 +1,4 @@
-"""Following an order's parcels: ship and deliver notices, goods out, SLA escalation."""
+"""Following an order's parcels: ship, deliver and lost notices, goods out, SLA escalation."""
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -7,11 +7,14 @@ from typing import Protocol
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.approvals import ApprovalActivities
     from activities.inventory import InventoryActivities
     from activities.shipping import ShippingActivities
     from domain.commands import CommandRefused, ShipmentNotice, pick_shipment
     from domain.fulfilment import Shipment, wave_step
+    from domain.holds import Notice
     from domain.policy import SlaPolicy
+    from domain.stages import Command, Stage
     from domain.statuses import OrderStatus
     from domain.steps import ShipmentEvent
     from workflows.steps import run_step
@@ -24,19 +27,22 @@ class OrderSteps(Protocol):
     def order_id(self) -> str: ...
     async def wait(self, condition: Callable[[], bool], timeout: timedelta | None) -> bool: ...
     async def escalate(self, why: str) -> None: ...
+    async def record(self, step: str, why: str, *, actor: str = "orderflow") -> None: ...
     async def move(
         self, status: OrderStatus, why: str, *, step: str, actor: str = "orderflow"
     ) -> None: ...
 
 
 class Parcels:
-    """One entry per shipment; notices are queued by handlers and processed in order."""
+    """One entry per shipment; handlers mark the fact and queue it, `follow` books it."""
 
     def __init__(self, order: OrderSteps) -> None:
         self._order = order
         self._shipments: list[Shipment] = []
         self._notices: list[tuple[str, str, str]] = []  # (kind, shipment_id, by)
+        self._late: list[tuple[str, str]] = []  # shipped after a stop: (shipment_id, by)
         self._wave = 1
+        self.labels_voided = False
         self.delivered_at: datetime | None = None
 
     @property
@@ -48,49 +54,77 @@ class Parcels:
         """Every parcel of the order, all waves."""
         return self._shipments
 
+    def _done(self, shipment: Shipment) -> bool:
+        return shipment.delivered or shipment.lost
+
     def booked(self, shipments: list[Shipment], wave: int = 1) -> None:
         """Labels exist for a new wave: from now on its notices can be accepted."""
         self._shipments = self._shipments + shipments
         self._wave = wave
 
     def candidates(self, kind: str) -> dict[str, bool]:
-        """{shipment: done} for a notice kind; only shipped parcels can be delivered."""
+        """{shipment: done} for a notice kind.
+
+        A deliver notice may come before its ship notice (carrier webhooks arrive out of
+        order): a booked parcel can be delivered, which implies it shipped.
+        """
         if kind == "ship":
             return {s.shipment_id: s.shipped for s in self._shipments}
-        return {s.shipment_id: s.delivered for s in self._shipments if s.shipped}
+        if kind == "lost":
+            return {s.shipment_id: self._done(s) for s in self._shipments if s.shipped}
+        return {s.shipment_id: self._done(s) for s in self._shipments}
 
-    def accept(self, kind: str, notice: ShipmentNotice) -> None:
-        """Take a notice from a signal; one that makes no sense now is logged and dropped."""
-        past = "shipped" if kind == "ship" else "delivered"
-        try:
-            shipment_id = pick_shipment(notice, self.candidates(kind), kind, past)
-        except CommandRefused as refused:
-            workflow.logger.warning("%s notice ignored: %s", kind, refused)
-            return
+    def accept(self, command: Command, notice: ShipmentNotice, stage: Stage) -> Stage:
+        """Take a notice from a signal handler; returns the order's stage after it.
+
+        Raises:
+            CommandRefused: it makes no sense now (the handler logs and drops it).
+        """
+        kind = command.value
+        past = {"ship": "shipped", "deliver": "delivered", "lost": "closed"}[kind]
+        shipment_id = pick_shipment(notice, self.candidates(kind), kind, past)
         shipment = next(s for s in self._shipments if s.shipment_id == shipment_id)
+        if stage == Stage.STOPPING:
+            if self.labels_voided:
+                raise CommandRefused(
+                    f"{shipment_id}: its label was voided when the order was cancelled"
+                )
+            shipment.shipped = True
+            self._late.append((shipment_id, notice.by))
+            return stage
         # The notice is the fact; stock and read-model bookkeeping follow in `follow`.
+        if kind == "lost":
+            shipment.lost = True
+        elif kind == "deliver" and not shipment.shipped:
+            shipment.shipped = True
+            self._notices.append(("ship", shipment_id, notice.by))
         if kind == "ship":
             shipment.shipped = True
-        else:
+        elif kind == "deliver":
             shipment.delivered = True
         self._notices.append((kind, shipment_id, notice.by))
+        return Stage.IN_TRANSIT
 
     async def follow(self, sla: SlaPolicy, promised: date) -> None:
-        """Process notices until every parcel is delivered; escalate when a stage is late.
+        """Process notices until every parcel is delivered (or lost); escalate when late.
 
         Shipping is late `ship_escalate_after` after labels (again every such interval);
-        delivery is late after the end of the promised day plus `delivery_grace`.
+        delivery is late after the end of the promised day plus `delivery_grace`, then again
+        every `delivery_grace` until the carrier delivers or a person declares the parcel lost.
         """
         promised_by = datetime.combine(promised + timedelta(days=1), time.min, tzinfo=UTC)
         late_delivery = False
-        while not all(s.delivered for s in self._shipments) or self._notices:
+        while not all(self._done(s) for s in self._shipments) or self._notices:
             if not self._notices:
                 if not all(s.shipped for s in self._shipments):
                     stage, limit = "ship", sla.ship_escalate_after
                     why = f"no ship notice within {limit}"
                 elif late_delivery:
                     stage, limit = "deliver", sla.delivery_grace
-                    why = f"still not delivered {limit} after the last escalation"
+                    why = (
+                        f"still not delivered {limit} after the last escalation "
+                        "(orderflow lost ORDER if the carrier lost it)"
+                    )
                 else:
                     deadline = promised_by + sla.delivery_grace
                     stage = "deliver"
@@ -103,15 +137,19 @@ class Parcels:
             kind, shipment_id, by = self._notices.pop(0)
             await self._process(kind, shipment_id, by)
 
-    async def _process(self, kind: str, shipment_id: str, by: str) -> None:
+    def _event(self, shipment_id: str, by: str, state: str) -> ShipmentEvent:
         shipment = next(s for s in self._shipments if s.shipment_id == shipment_id)
-        event = ShipmentEvent(
+        return ShipmentEvent(
             order_id=self._order.order_id,
             shipment_id=shipment_id,
             warehouse=shipment.warehouse,
             actor=by,
+            state=state,
         )
+
+    async def _process(self, kind: str, shipment_id: str, by: str) -> None:
         if kind == "ship":
+            event = self._event(shipment_id, by, "SHIPPED")
             await run_step(
                 InventoryActivities.ship_stock, event, summary=f"goods out for {shipment_id}"
             )
@@ -128,16 +166,59 @@ class Parcels:
                     actor=by,
                 )
             return
+        state = "LOST" if kind == "lost" else "DELIVERED"
         await run_step(
             ShippingActivities.record_shipment_progress,
-            event.model_copy(update={"delivered": True}),
-            summary=f"{shipment_id} delivered",
+            self._event(shipment_id, by, state),
+            summary=f"{shipment_id} {state.lower()}",
         )
-        if all(s.delivered for s in self._shipments) and not self._notices:
+        if kind == "lost":
+            await self._order.record(
+                f"lost-{shipment_id}",
+                f"{shipment_id} lost by the carrier (reported by {by}): not billed; "
+                "claim it from the carrier",
+                actor=by,
+            )
+        if all(self._done(s) for s in self._shipments) and not self._notices:
             self.delivered_at = workflow.now()
             await self._order.move(
                 OrderStatus.DELIVERED,
                 f"delivered ({by})",
                 step=wave_step("delivered", self._wave),
                 actor=by,
+            )
+
+    async def book_late_notices(self) -> None:
+        """Parcels that left after the order was stopped: goods out, and a person told.
+
+        A cancel accepted means the warehouse was told to stop; a parcel that left anyway is
+        an exception for a person (recall it or bill it). Its units are booked out, never
+        released back into available stock, and its label stays live.
+        """
+        while self._late:
+            shipment_id, by = self._late.pop(0)
+            event = self._event(shipment_id, by, "SHIPPED_AFTER_CANCEL")
+            await run_step(
+                InventoryActivities.ship_stock, event, summary=f"goods out for {shipment_id}"
+            )
+            await run_step(
+                ShippingActivities.record_shipment_progress,
+                event,
+                summary=f"{shipment_id} shipped after the stop",
+            )
+            why = (
+                f"exception: {shipment_id} left the warehouse after the order was stopped "
+                f"(reported by {by}); recall the parcel or bill the customer"
+            )
+            await self._order.record(f"late-ship-{shipment_id}", why, actor=by)
+            await run_step(
+                ApprovalActivities.notify,
+                Notice(
+                    order_id=self._order.order_id,
+                    recipient="operations",
+                    kind="exception",
+                    message=why,
+                    key=f"{self._order.order_id}/notify/late-ship/{shipment_id}",
+                ),
+                summary="tell operations: shipped after the stop",
             )

@@ -8,7 +8,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.backorders import BackorderActivities
     from activities.inventory import InventoryActivities
     from domain.statuses import OrderStatus
-    from domain.stock import ReceiptOutcome, StockReceipt
+    from domain.stock import ReceiptOutcome, StockOffer, StockReceipt
     from workflows.steps import run_step
 
 
@@ -37,9 +37,10 @@ class StockReceiptWorkflow:
         for order_id in waiting:
             status: str = await run_step(
                 BackorderActivities.offer_stock,
-                order_id,
+                StockOffer(order_id=order_id, receipt_id=receipt.receipt_id),
                 summary=f"offer stock to {order_id}",
                 timeout=timedelta(minutes=2),
+                heartbeat=timedelta(seconds=10),
             )
             outcome.offered.append(order_id)
             if status != OrderStatus.BACKORDERED.value:

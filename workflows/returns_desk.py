@@ -1,10 +1,17 @@
-"""After delivery: RMAs opened, received, inspected and refunded, inside the return window."""
+"""After delivery: RMAs opened, received, inspected and refunded, inside the return window.
 
-from collections.abc import Callable
+The Update handlers only check and queue a job (claiming the units at once, so two requests
+cannot both take the same units); `stay_open`, the order's main loop in this stage, runs each
+job's activities and hands the outcome back. A failed job is the sender's one-line error and
+never the workflow task's.
+"""
+
 from datetime import datetime, timedelta
-from typing import Protocol
+from decimal import Decimal
+from typing import Any, Protocol
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.refunds import RefundActivities
@@ -26,8 +33,8 @@ with workflow.unsafe.imports_passed_through():
         rma_id_for,
     )
     from domain.statuses import OrderStatus
-    from workflows.approval_gate import refused
-    from workflows.steps import run_step
+    from workflows.messages import refused
+    from workflows.steps import BusinessFailure, run_step
 
 
 class OrderRecorder(Protocol):
@@ -38,16 +45,19 @@ class OrderRecorder(Protocol):
 
 
 class ReturnDesk:
-    """Keeps the order open for returns until the window closes and every RMA is refunded."""
+    """Keeps the order open for returns until the window closes and every RMA is settled."""
 
     def __init__(self, order: Order, recorder: OrderRecorder) -> None:
         self._order = order
         self._recorder = recorder
         self.rmas: list[Rma] = []
         self._returned: dict[str, int] = {}
+        self._opened_at: dict[str, datetime] = {}
         self._received_at: dict[str, datetime] = {}
         self._escalated: set[str] = set()
-        self._changes = 0
+        self._jobs: list[tuple[int, str, Any]] = []  # (ticket, kind, request)
+        self._outcomes: dict[int, Any] = {}
+        self._tickets = 0
         self.delivered_at: datetime | None = None
         self.captured = False
         self.shipments: list[Shipment] = []
@@ -58,36 +68,30 @@ class ReturnDesk:
 
     def check_request(self, request: ReturnRequest) -> None:
         if not self.captured:
-            raise refused(CommandRefused("returns open once the order is delivered and invoiced"))
-        try:
-            check_return(
-                request,
-                self.delivered,
-                self._returned,
-                self.delivered_at,
-                workflow.now(),
-                self.window,
-            )
-        except CommandRefused as error:
-            raise refused(error) from None
+            raise CommandRefused("returns open once the order is delivered and invoiced")
+        check_return(
+            request, self.delivered, self._returned, self.delivered_at, workflow.now(), self.window
+        )
+        for sku in request.lines:
+            self._warehouse_of(sku)
 
     def check_receive(self, rma_id: str) -> None:
-        if self._rma(rma_id).state != "OPEN":
-            raise refused(CommandRefused(f"{rma_id} is {self._rma(rma_id).state}, not OPEN"))
+        rma = self._rma(rma_id)
+        if rma.state != "OPEN" or self._queued(rma_id, "receive"):
+            raise CommandRefused(f"{rma_id} is {rma.state}, not OPEN")
 
     def check_inspect(self, request: InspectionRequest) -> None:
         rma = self._rma(request.rma_id)
-        if rma.state != "RECEIVED":
-            raise refused(CommandRefused(f"{rma.rma_id} is {rma.state}: inspect after receipt"))
-        try:
-            check_inspection({line.sku: line.quantity for line in rma.lines}, request.lines)
-        except CommandRefused as error:
-            raise refused(error) from None
+        if rma.state == "REFUNDED":
+            raise CommandRefused(f"{rma.rma_id} is already refunded ({rma.refund_amount})")
+        if rma.state != "RECEIVED" or self._queued(request.rma_id, "inspect"):
+            raise CommandRefused(f"{rma.rma_id} is {rma.state}: inspect after receipt")
+        check_inspection({line.sku: line.quantity for line in rma.lines}, request.lines)
 
-    # --- handlers -----------------------------------------------------------------------
+    # --- handlers: claim, queue, wait for the main loop's outcome ------------------------
 
-    async def open(self, request: ReturnRequest) -> Rma:
-        """Open an RMA with a return label; quantities are claimed before any await."""
+    def open(self, request: ReturnRequest) -> int:
+        """Claim the units and queue the RMA; returns the ticket to wait on."""
         self.check_request(request)  # again: a concurrent request may have claimed units
         for sku, quantity in request.lines.items():
             self._returned[sku] = self._returned.get(sku, 0) + quantity
@@ -98,17 +102,88 @@ class ReturnDesk:
             lines=[self._line(sku, qty) for sku, qty in sorted(request.lines.items())],
         )
         self.rmas.append(rma)
+        self._opened_at[rma.rma_id] = workflow.now()
+        return self._queue("open", (rma, request.by))
+
+    def receive(self, rma_id: str) -> int:
+        self.check_receive(rma_id)
+        self._received_at[rma_id] = workflow.now()
+        return self._queue("receive", rma_id)
+
+    def inspect(self, request: InspectionRequest) -> int:
+        self.check_inspect(request)
+        return self._queue("inspect", request)
+
+    async def outcome(self, ticket: int) -> Any:
+        """The job's result once the main loop ran it; its failure as a one-line refusal."""
+        await workflow.wait_condition(lambda: ticket in self._outcomes)
+        result = self._outcomes.pop(ticket)
+        if isinstance(result, ApplicationError):
+            raise result
+        return result
+
+    # --- the main loop of the stage ------------------------------------------------------
+
+    async def stay_open(self, sla: SlaPolicy) -> None:
+        """Run queued jobs until the window has closed and every RMA is settled.
+
+        Refunds have an SLA from receipt (escalated once); an RMA whose parcel never arrives
+        expires `rma_expire_after` after it was opened, so no order stays open forever.
+        """
+        assert self.delivered_at is not None
+        window_ends = self.delivered_at + self.window
+        while True:
+            while self._jobs:
+                await self._run(self._jobs.pop(0))
+            now = workflow.now()
+            pending = [r for r in self.rmas if r.state not in ("REFUNDED", "EXPIRED")]
+            if now >= window_ends and not pending:
+                return
+            deadlines = [window_ends] if now < window_ends else []
+            deadlines += [
+                self._received_at[r.rma_id] + sla.refund_escalate_after
+                for r in pending
+                if r.rma_id in self._received_at and r.rma_id not in self._escalated
+            ]
+            deadlines += [
+                self._opened_at[r.rma_id] + sla.rma_expire_after
+                for r in pending
+                if r.state == "OPEN" and r.rma_id in self._opened_at
+            ]
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._jobs),
+                    timeout=max(min(deadlines) - now, timedelta(seconds=1)) if deadlines else None,
+                )
+            except TimeoutError:
+                await self._expire_abandoned(sla)
+                await self._escalate_late_refunds(sla)
+
+    async def _run(self, job: tuple[int, str, Any]) -> None:
+        ticket, kind, request = job
+        try:
+            if kind == "open":
+                result: Any = await self._open(*request)
+            elif kind == "receive":
+                result = await self._receive(request)
+            else:
+                result = await self._inspect(request)
+        except BusinessFailure as failure:
+            result = refused(str(failure))
+        except ActivityError as error:
+            cause = error.cause
+            result = refused(getattr(cause, "message", None) or str(error))
+        self._outcomes[ticket] = result
+
+    async def _open(self, rma: Rma, by: str) -> Rma:
         opened: Rma = await run_step(
             ReturnsActivities.open_rma, rma, summary=f"open {rma.rma_id} and book a return label"
         )
         self._replace(opened)
-        self._recorder.note(
-            OrderStatus.RETURN_REQUESTED, f"{rma.rma_id}: {request.reason}", actor=request.by
-        )
+        self._recorder.note(OrderStatus.RETURN_REQUESTED, f"{rma.rma_id}: {rma.reason}", actor=by)
         return opened
 
-    async def receive(self, rma_id: str) -> Rma:
-        self._received_at[rma_id] = workflow.now()
+    async def _receive(self, rma_id: str) -> Rma:
         received: Rma = await run_step(
             ReturnsActivities.receive_return, rma_id, summary=f"{rma_id} received"
         )
@@ -116,23 +191,34 @@ class ReturnDesk:
         self._recorder.note(OrderStatus.RETURN_RECEIVED, f"{rma_id} received at the warehouse")
         return received
 
-    async def inspect(self, request: InspectionRequest) -> RefundResult:
-        """Record each unit's disposition, then refund what came back."""
+    async def _inspect(self, request: InspectionRequest) -> RefundResult:
+        """Record each unit's disposition, then refund what came back (if it was worth any)."""
         inspected: Rma = await run_step(
             ReturnsActivities.inspect_return, request, summary=f"inspect {request.rma_id}"
         )
         self._replace(inspected)
-        result: RefundResult = await run_step(
-            RefundActivities.refund,
-            RefundRequest(
+        amount = refund_amount(inspected.lines, self._order.currency)
+        if amount > 0:
+            result: RefundResult = await run_step(
+                RefundActivities.refund,
+                RefundRequest(
+                    order_id=self._order.order_id,
+                    rma_id=request.rma_id,
+                    amount=amount,
+                    currency=self._order.currency,
+                    idempotency_key=f"{request.rma_id}/refund",
+                ),
+                summary=f"refund {request.rma_id}",
+            )
+        else:  # lines given away at 0.00: nothing was paid, nothing to give back
+            result = RefundResult(
                 order_id=self._order.order_id,
                 rma_id=request.rma_id,
-                amount=refund_amount(inspected.lines, self._order.currency),
+                amount=amount,
                 currency=self._order.currency,
-                idempotency_key=f"{request.rma_id}/refund",
-            ),
-            summary=f"refund {request.rma_id}",
-        )
+                reference="none: nothing was paid for these units",
+                refunded_total=sum((r.refund_amount or Decimal(0) for r in self.rmas), Decimal(0)),
+            )
         self._replace(
             inspected.model_copy(update={"state": "REFUNDED", "refund_amount": result.amount})
         )
@@ -144,30 +230,15 @@ class ReturnDesk:
         )
         return result
 
-    # --- the waiting ----------------------------------------------------------------------
-
-    async def stay_open(self, sla: SlaPolicy) -> None:
-        """Until the window has closed and nothing is left to refund; refunds have an SLA."""
-        assert self.delivered_at is not None
-        window_ends = self.delivered_at + self.window
-        while True:
-            now = workflow.now()
-            pending = [r for r in self.rmas if r.state != "REFUNDED"]
-            if now >= window_ends and not pending:
-                return
-            deadlines = [window_ends] if now < window_ends else []
-            deadlines += [
-                self._received_at[r.rma_id] + sla.refund_escalate_after
-                for r in pending
-                if r.rma_id in self._received_at and r.rma_id not in self._escalated
-            ]
-            try:
-                await workflow.wait_condition(
-                    self._changed_since(self._changes),
-                    timeout=max(min(deadlines) - now, timedelta(seconds=1)) if deadlines else None,
+    async def _expire_abandoned(self, sla: SlaPolicy) -> None:
+        now = workflow.now()
+        for rma in list(self.rmas):
+            opened = self._opened_at.get(rma.rma_id)
+            if rma.state == "OPEN" and opened and now >= opened + sla.rma_expire_after:
+                expired: Rma = await run_step(
+                    ReturnsActivities.expire_rma, rma.rma_id, summary=f"expire {rma.rma_id}"
                 )
-            except TimeoutError:
-                await self._escalate_late_refunds(sla)
+                self._replace(expired)
 
     async def _escalate_late_refunds(self, sla: SlaPolicy) -> None:
         now = workflow.now()
@@ -184,28 +255,39 @@ class ReturnDesk:
                     f"{rma.rma_id} not refunded within {sla.refund_escalate_after} of receipt"
                 )
 
-    def _changed_since(self, seen: int) -> Callable[[], bool]:
-        return lambda: self._changes != seen
+    def _queue(self, kind: str, request: Any) -> int:
+        self._tickets += 1
+        self._jobs.append((self._tickets, kind, request))
+        return self._tickets
+
+    def _queued(self, rma_id: str, kind: str) -> bool:
+        def about(request: Any) -> str:
+            return request if isinstance(request, str) else getattr(request, "rma_id", "")
+
+        return any(k == kind and about(r) == rma_id for _, k, r in self._jobs)
 
     def _rma(self, rma_id: str) -> Rma:
         for rma in self.rmas:
             if rma.rma_id == rma_id:
                 return rma
         known = ", ".join(r.rma_id for r in self.rmas) or "none"
-        raise refused(CommandRefused(f"no {rma_id} on this order (RMAs: {known})"))
+        raise CommandRefused(f"no {rma_id} on this order (RMAs: {known})")
 
     def _replace(self, rma: Rma) -> None:
         self.rmas = [rma if r.rma_id == rma.rma_id else r for r in self.rmas]
-        self._changes += 1
 
-    def _line(self, sku: str, quantity: int) -> ReturnedLine:
-        price = next(line.unit_price for line in self._order.lines if line.sku == sku)
+    def _warehouse_of(self, sku: str) -> str:
         held: dict[str, int] = {}
         for shipment in self.shipments:
             for line in shipment.lines:
                 if line.sku == sku:
                     held[shipment.warehouse] = held.get(shipment.warehouse, 0) + line.quantity
         if not held:
-            raise refused(CommandRefused(f"{sku} was not shipped from any warehouse"))
-        warehouse = max(sorted(held.items()), key=lambda item: item[1])[0]
-        return ReturnedLine(sku=sku, quantity=quantity, unit_price=price, warehouse=warehouse)
+            raise CommandRefused(f"{sku} was not shipped from any warehouse")
+        return max(sorted(held.items()), key=lambda item: item[1])[0]
+
+    def _line(self, sku: str, quantity: int) -> ReturnedLine:
+        price = next(line.unit_price for line in self._order.lines if line.sku == sku)
+        return ReturnedLine(
+            sku=sku, quantity=quantity, unit_price=price, warehouse=self._warehouse_of(sku)
+        )

@@ -53,6 +53,7 @@ async def run_step(
     *args: Any,
     summary: str,
     timeout: timedelta | None = None,
+    heartbeat: timedelta | None = None,
     attempts: int | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> Any:
@@ -66,6 +67,7 @@ async def run_step(
             activity,
             args=args,
             start_to_close_timeout=timeout or timedelta(seconds=30),
+            heartbeat_timeout=heartbeat,
             retry_policy=retry_policy(attempts),
             summary=summary,
             cancellation_type=cancellation_type,

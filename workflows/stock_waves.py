@@ -1,19 +1,30 @@
-"""Stock for an order: reserve, route and book in waves; wait on backorders for restock."""
+"""Stock for an order: reserve, route and book in waves, wait on backorders, bill what shipped."""
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from activities.approvals import ApprovalActivities
     from activities.inventory import InventoryActivities
+    from activities.payments import PaymentActivities
     from activities.shipping import ShippingActivities
     from domain.commands import CancelRequest
     from domain.fulfilment import Allocation, AllocationResult, Demand, wave_step
+    from domain.holds import Notice
+    from domain.money import round_money
     from domain.statuses import FulfilmentPolicy, OrderStatus
-    from domain.steps import BookingRequest, ReserveRequest, ValidatedOrder
+    from domain.steps import (
+        BookingRequest,
+        CaptureRequest,
+        PaymentRequest,
+        ReserveRequest,
+        ValidatedOrder,
+    )
     from workflows.journal import OrderCancelled, OrderJournal
-    from workflows.steps import run_step
+    from workflows.steps import BusinessFailure, run_step
 
 
 class StockWaves(OrderJournal):
@@ -66,6 +77,7 @@ class StockWaves(OrderJournal):
                     ),
                     summary="rate-shop and book carrier labels",
                     timeout=timedelta(minutes=2),
+                    heartbeat=timedelta(seconds=20),
                     attempts=v.sla.booking_attempts,
                     cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 )
@@ -131,6 +143,79 @@ class StockWaves(OrderJournal):
             )
         self.checkpoint()
         return allocation
+
+    # --- billing what shipped -----------------------------------------------------------
+
+    def payment_request(self, v: ValidatedOrder) -> PaymentRequest:
+        return PaymentRequest(
+            order_id=self._order.order_id,
+            customer=v.customer,
+            amount=v.total,
+            currency=self._order.currency,
+        )
+
+    def delivered_units(self) -> dict[str, int]:
+        """Units per SKU that reached the customer (lost parcels excluded)."""
+        units: dict[str, int] = {}
+        for shipment in self._state.shipments:
+            if shipment.lost:
+                continue
+            for line in shipment.lines:
+                units[line.sku] = units.get(line.sku, 0) + line.quantity
+        return units
+
+    async def capture(self, v: ValidatedOrder) -> None:
+        """Take the money for what was delivered, issue the invoice; nothing left to undo.
+
+        Nothing delivered at all (every parcel lost): the authorisation is voided instead.
+        """
+        delivered = self.delivered_units()
+        amount = round_money(
+            sum(
+                (line.unit_price * delivered.get(line.sku, 0) for line in self._order.lines),
+                Decimal(0),
+            ),
+            self._order.currency,
+        )
+        assert self._state.payment is not None
+        if amount <= 0:
+            self._compensations = ["void_authorization"]
+            await self.compensate()
+            self.note(OrderStatus.COMPLETED, "nothing delivered: nothing billed")
+            return
+        self._state.capture = await run_step(
+            PaymentActivities.capture_payment,
+            CaptureRequest(
+                order_id=self._order.order_id,
+                authorization=self._state.payment,
+                amount=amount,
+                customer=v.customer,
+            ),
+            summary="capture payment and issue invoice",
+        )
+        self._compensations.clear()  # money taken and goods delivered: nothing left to undo
+        self.note(OrderStatus.COMPLETED, f"invoice {self._state.capture.invoice_no}")
+
+    async def drop_the_rest(self, failure: BusinessFailure) -> None:
+        """A later wave failed for good after earlier ones shipped: undo only what did not
+        ship (its stock and labels), keep the authorisation for the capture of what did, and
+        tell operations."""
+        self._compensations = [c for c in self._compensations if c != "void_authorization"]
+        await self.compensate()
+        why = f"the rest of the order was dropped: {failure.kind}: {failure}"
+        await self.record("dropped-failed", why)
+        await run_step(
+            ApprovalActivities.notify,
+            Notice(
+                order_id=self._order.order_id,
+                recipient="operations",
+                kind="exception",
+                message=f"order {self._order.order_id}: {why}; billed for what shipped",
+                key=f"{self._order.order_id}/notify/dropped",
+            ),
+            summary="tell operations: rest dropped",
+        )
+        self._compensations = ["void_authorization"]
 
 
 def _allocations(allocation: AllocationResult) -> list[Allocation]:

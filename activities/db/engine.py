@@ -10,19 +10,24 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_SECONDS = 20
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine tuned for concurrent activity threads.
 
-    SQLite gets WAL, a generous busy timeout and `BEGIN IMMEDIATE` so concurrent writers queue
-    instead of failing with "database is locked" when a reader upgrades to a writer.
+    SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` so concurrent writers queue instead
+    of failing with "database is locked" when a reader upgrades to a writer. The busy timeout
+    (20 s) stays below the activities' 30 s start-to-close timeout, so an attempt Temporal
+    has already given up on cannot still be waiting to write.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False}
+        )
         _sqlite_pragmas(engine)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
@@ -46,7 +51,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -99,6 +99,16 @@ def deliver(
 
 
 @app.command(rich_help_panel=PANEL)
+def lost(
+    order_id: str,
+    shipment: Annotated[str | None, typer.Option(help="shipment id (split orders)")] = None,
+    by: Annotated[str, typer.Option("--as", help="who declares it lost")] = "customer-service",
+) -> None:
+    """Declare a shipped parcel lost by the carrier: it is not billed, the order can close."""
+    _notice("lost", order_id, shipment, by)
+
+
+@app.command(rich_help_panel=PANEL)
 def cancel(
     order_id: str,
     reason: Annotated[str, typer.Option(help="why the order is cancelled")],

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from domain.commands import CommandRefused, ShipmentNotice, check_cancellable, pick_shipment
+from domain.commands import CommandRefused, ShipmentNotice, pick_shipment
 from domain.order import Order
 from domain.sla import format_duration, parse_duration
 from domain.statuses import OrderStatus, has_reached
@@ -73,16 +73,6 @@ def test_bad_durations_are_refused_and_formats_round_trip() -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
     assert format_duration(timedelta(hours=1, minutes=30)) == "1h30m"
-
-
-def test_cancelling_is_refused_once_goods_left() -> None:
-    check_cancellable(OrderStatus.AWAITING_SHIPMENT)
-    with pytest.raises(CommandRefused, match="open a return"):
-        check_cancellable(OrderStatus.SHIPPED)
-    with pytest.raises(CommandRefused, match="open a return"):
-        check_cancellable(OrderStatus.AWAITING_SHIPMENT, any_shipped=True)
-    with pytest.raises(CommandRefused, match="already CANCELLED"):
-        check_cancellable(OrderStatus.CANCELLED)
 
 
 def test_shipment_notices_name_a_shipment_when_there_are_several() -> None:

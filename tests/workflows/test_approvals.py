@@ -176,7 +176,7 @@ async def test_unanswered_approval_escalates_once_then_auto_rejects(
                 .order_by(Notification.id)
             )
         )
-    assert steps[-3:] == ["holds", "escalation-1", "closed"]
+    assert steps[-3:] == ["holds-0", "escalation-1", "closed"]
     assert kinds == ["approval_needed", "escalated", "auto_rejected"]
 
 

@@ -60,6 +60,6 @@ async def test_edits_are_refused_once_stock_is_held_or_when_they_make_no_sense(
 
     await orders.approve(client, order.order_id, ApprovalDecision(by="mia.manager"))
     await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-    with pytest.raises(UserError, match="edits are possible until stock is reserved"):
+    with pytest.raises(UserError, match="edits are possible until the order is approved"):
         await orders.edit(client, order.order_id, OrderEdit(lines={sku: 1}))
     assert (await orders.state_of(client, order.order_id)).lines[0]["quantity"] == 6
