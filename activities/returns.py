@@ -148,21 +148,24 @@ class ReturnsActivities:
         Raises:
             ApplicationError: "UnknownRma" (non-retryable).
         """
+        with Session(self._engine) as session:
+            row = _locked_rma(session, rma_id)
+            label = (row.carrier, row.label_id) if row.state == "OPEN" else None
+        # The carrier is called outside our transaction (its label book is a database too).
+        if label and label[0] in self._carriers and label[1]:
+            self._carriers[label[0]].void(label[1])
         with Session(self._engine) as session, session.begin():
             row = _locked_rma(session, rma_id)
-            if row.state != "OPEN":
-                return _rma(session, row)
-            if row.carrier and row.label_id and row.carrier in self._carriers:
-                self._carriers[row.carrier].void(row.label_id)
-            row.state = "EXPIRED"
-            _audit(
-                session,
-                row,
-                "expired",
-                OrderStatus(_order_status(session, row)),
-                "orderflow",
-                "nothing came back in time; the return label is voided",
-            )
+            if row.state == "OPEN":
+                row.state = "EXPIRED"
+                _audit(
+                    session,
+                    row,
+                    "expired",
+                    OrderStatus(_order_status(session, row)),
+                    "orderflow",
+                    "nothing came back in time; the return label is voided",
+                )
             return _rma(session, row)
 
     def _book_label(self, rma_id: str, origin: str, destination: str, units: int) -> Label:

@@ -3,7 +3,6 @@
 from pydantic import BaseModel, Field
 
 from domain.order import Address, Order
-from domain.statuses import OrderStatus
 
 
 class ShipmentNotice(BaseModel):

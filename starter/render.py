@@ -114,3 +114,22 @@ def show_state(state: OrderState) -> None:
             event.at.strftime("%Y-%m-%d %H:%M:%S"), event.status.value, event.actor, event.what
         )
     console.print(events)
+
+
+def check_report(result: dict[str, Any]) -> Table | str:
+    """`orderflow check`: one row per violation (and per exception for a person)."""
+    checked = result["checked"]
+    summary = (
+        f"checked {checked['orders']} orders ({checked['running']} running, "
+        f"{checked['closed']} closed workflows)"
+    )
+    rows = [("violation", v) for v in result["violations"]]
+    rows += [("exception", v) for v in result["exceptions"]]
+    if not rows:
+        return f"{summary}: every invariant holds"
+    table = Table(title=f"{summary}: {len(result['violations'])} violation(s)")
+    for column in ("kind", "order", "rule", "detail"):
+        table.add_column(column)
+    for kind, v in rows:
+        table.add_row(kind, v["order_id"], v["rule"], v["detail"])
+    return table

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -109,19 +110,39 @@ def build_activities(
     ]
 
 
-def build_worker(client: Client, settings: Settings, engine: Engine | None = None) -> Worker:
-    """A worker on the order task queue; run several processes of it to scale out."""
+def build_worker(
+    client: Client,
+    settings: Settings,
+    engine: Engine | None = None,
+    *,
+    overrides: list[Callable[..., Any]] | None = None,
+) -> Worker:
+    """A worker on the order task queue; run several processes of it to scale out.
+
+    `overrides`: activities registered under the same names instead of ours (tests use it
+    to hold a step until they say go, making a race deterministic).
+    """
     engine = engine or make_engine(
         settings.resolved_database_url, pool_size=settings.activity_threads
     )
+    activities = build_activities(settings, engine, client)
+    if overrides:
+        replaced = {_activity_name(fn) for fn in overrides}
+        activities = [fn for fn in activities if _activity_name(fn) not in replaced]
+        activities += overrides
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[OrderWorkflow, StockReceiptWorkflow],
-        activities=build_activities(settings, engine, client),
+        activities=activities,
         activity_executor=ThreadPoolExecutor(settings.activity_threads),
         max_concurrent_activities=settings.activity_threads,
     )
+
+
+def _activity_name(fn: Callable[..., Any]) -> str:
+    defn = activity._Definition.must_from_callable(fn)
+    return defn.name or ""
 
 
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -258,7 +258,8 @@ class OrderWorkflow(ApprovalStage, StockWaves):
             self._state.lines = [line.model_dump(mode="json") for line in edited.lines]
             summary = ", ".join(f"{sku} x{qty}" for sku, qty in sorted(edit.lines.items()))
             summary = "; ".join(filter(None, [summary, "new address" if edit.ship_to else ""]))
-            self._state.events.append(self._entry(f"edited: {summary}", actor=edit.by))
+            # RECEIVED again: it is validated and assessed anew before anything else happens.
+            self.note(OrderStatus.RECEIVED, f"edited: {summary}", actor=edit.by)
             self._unrecorded_edits.append(
                 EditedOrder(order=edited, revision=self._edits, by=edit.by, summary=summary)
             )

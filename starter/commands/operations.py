@@ -75,6 +75,26 @@ def report(as_json: JsonFlag = False) -> None:
 
 
 @app.command(rich_help_panel=PANEL)
+def check(as_json: JsonFlag = False) -> None:
+    """Audit every order: stock, money, labels, approvals, workflows (exit 1 on a violation)."""
+    from activities.db.engine import make_engine
+    from starter.check import check_orders
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url, pool_size=2)
+    try:
+        result = run(lambda client: check_orders(client, settings, engine))
+    finally:
+        engine.dispose()
+    if as_json:
+        render.print_json(result)
+    else:
+        render.console.print(render.check_report(result))
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command(rich_help_panel=PANEL)
 def schema() -> None:
     """Print the JSON Schema of the canonical order."""
     render.print_json(Order.model_json_schema())

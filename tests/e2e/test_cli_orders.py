@@ -45,9 +45,8 @@ async def test_place_follow_and_list_an_order_from_the_cli(
     again = await run_cli("place", str(file), env=env)
     assert again.returncode == 1 and "already exists" in again.stderr
 
-    early = await run_cli("deliver", order.order_id, env=env)
-    assert early.returncode == 1 and "no shipment has shipped" in early.stderr
-    assert (await run_cli("ship", order.order_id, env=env)).returncode == 0
+    # The carrier's delivery webhook may beat the warehouse's ship notice: delivered implies
+    # shipped, the goods are booked out and the order completes.
     assert (await run_cli("deliver", order.order_id, env=env)).returncode == 0
     done = await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
     assert done.status == OrderStatus.COMPLETED

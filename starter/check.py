@@ -1,0 +1,116 @@
+"""`orderflow check`: the invariant audit over the read model and Temporal (fsck for orders)."""
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from activities.db.models import OrderRecord
+from activities.invariants import Violation, check_database, exceptions
+from domain.state import OrderState
+from workers.settings import Settings
+from workflows import search
+
+# A workflow task that failed this often in a row is not a blip: the order is wedged.
+FAILING_TASK_ATTEMPTS = 2
+
+
+async def check_orders(
+    client: Client, settings: Settings, engine: Engine, *, task_queue: str | None = None
+) -> dict[str, Any]:
+    """Every rule; {"ok", "violations": [...], "exceptions": [...], "checked": {...}}.
+
+    `task_queue` limits the audit to the orders started on it (a test's own orders).
+    """
+    temporal, checked, scope = await _check_workflows(client, settings, engine, task_queue)
+    violations = await asyncio.to_thread(
+        check_database, engine, settings.approval_manager_threshold, scope
+    )
+    found = violations + temporal
+    waiting = await asyncio.to_thread(exceptions, engine, scope)
+    return {
+        "ok": not found,
+        "violations": [v.model_dump() for v in found],
+        "exceptions": [v.model_dump() for v in waiting],
+        "checked": checked,
+    }
+
+
+async def _check_workflows(
+    client: Client, settings: Settings, engine: Engine, task_queue: str | None
+) -> tuple[list[Violation], dict[str, int], set[str] | None]:
+    """The read model's status matches each closed workflow's result; no running order has a
+    failing workflow task. Only the latest run of each order counts."""
+    statuses = await asyncio.to_thread(_read_model_statuses, engine)
+    query = "WorkflowType = 'OrderWorkflow'"
+    if task_queue:
+        query += f" AND TaskQueue = '{task_queue}'"
+    latest: dict[str, Any] = {}
+    async for execution in client.list_workflows(query):
+        known = latest.get(execution.id)
+        if known is None or execution.start_time > known.start_time:
+            latest[execution.id] = execution
+    found: list[Violation] = []
+    running = closed = 0
+    for workflow_id, execution in sorted(latest.items()):
+        order_id = search.order_id_of(workflow_id)
+        if execution.status == WorkflowExecutionStatus.RUNNING:
+            running += 1
+            found += await _failing_task(client, settings, workflow_id, order_id)
+            continue
+        closed += 1
+        if execution.status != WorkflowExecutionStatus.COMPLETED:
+            found.append(
+                Violation(
+                    order_id=order_id,
+                    rule="workflow-completed",
+                    detail=f"workflow ended {execution.status.name} instead of completing",
+                )
+            )
+            continue
+        handle = client.get_workflow_handle(
+            workflow_id, run_id=execution.run_id, result_type=OrderState
+        )
+        final: OrderState = await handle.result()
+        if statuses.get(order_id) != final.status.value:
+            found.append(
+                Violation(
+                    order_id=order_id,
+                    rule="status-matches",
+                    detail=f"workflow ended {final.status.value}, read model says "
+                    f"{statuses.get(order_id, 'nothing')}",
+                )
+            )
+    scope = {search.order_id_of(w) for w in latest} if task_queue else None
+    orders = len(scope) if scope is not None else len(statuses)
+    return found, {"orders": orders, "running": running, "closed": closed}, scope
+
+
+async def _failing_task(
+    client: Client, settings: Settings, workflow_id: str, order_id: str
+) -> list[Violation]:
+    described = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=settings.namespace,
+            execution=WorkflowExecution(workflow_id=workflow_id),
+        )
+    )
+    task = described.pending_workflow_task
+    if described.HasField("pending_workflow_task") and task.attempt >= FAILING_TASK_ATTEMPTS:
+        return [
+            Violation(
+                order_id=order_id,
+                rule="no-failing-task",
+                detail=f"workflow task failing (attempt {task.attempt})",
+            )
+        ]
+    return []
+
+
+def _read_model_statuses(engine: Engine) -> dict[str, str]:
+    with Session(engine) as session:
+        return dict(session.execute(select(OrderRecord.order_id, OrderRecord.status)).all())
