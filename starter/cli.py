@@ -5,7 +5,9 @@ The commands live in `starter.commands`, one module per kind of user.
 
 import importlib
 import os
+import signal
 import sys
+from types import FrameType
 
 import typer
 
@@ -18,8 +20,17 @@ for group in COMMAND_GROUPS:
     importlib.import_module(f"starter.commands.{group}")
 
 
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one-line errors, and the true exit status even if the SDK aborts at exit."""
+    """Entry point: one-line errors, and the true exit status even if the SDK aborts at exit.
+
+    SIGTERM (how a supervisor stops a process) unwinds like Ctrl-C, so the embedded Temporal
+    server and anything else a command started is stopped on either.
+    """
+    signal.signal(signal.SIGTERM, _interrupted)
     code = 0
     try:
         result = app(args=argv, standalone_mode=False)

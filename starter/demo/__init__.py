@@ -214,5 +214,7 @@ async def _wait_for_interrupt() -> None:
 
 
 def _block_until_interrupted() -> None:
+    # SIGINT and SIGTERM both raise KeyboardInterrupt here (see starter.cli.main).
     with contextlib.suppress(KeyboardInterrupt):
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        while True:
+            time.sleep(3600)

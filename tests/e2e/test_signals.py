@@ -1,0 +1,35 @@
+"""A process that starts another stops it on SIGTERM (a supervisor) as on SIGINT (Ctrl-C)."""
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from starter.stack import port_open
+from tests.e2e.conftest import ORDERFLOW
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_dev_stops_its_temporal_server_on_sigterm_and_sigint(
+    cli_env: dict[str, str], stop_with: signal.Signals
+) -> None:
+    port = int(cli_env["ORDERFLOW_TEMPORAL_PORT"])
+    dev = subprocess.Popen(
+        [ORDERFLOW, "dev"], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_open(port):
+            assert dev.poll() is None, dev.stderr.read() if dev.stderr else ""
+            assert time.monotonic() < deadline, "the embedded server did not come up"
+            time.sleep(0.2)
+        dev.send_signal(stop_with)
+        assert dev.wait(timeout=30) in (0, 130)
+        deadline = time.monotonic() + 20
+        while port_open(port):  # the server child is gone with it, not left holding the port
+            assert time.monotonic() < deadline, f"port {port} still served after {stop_with}"
+            time.sleep(0.2)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
