@@ -181,7 +181,9 @@ class StockWaves(OrderJournal):
         if amount <= 0:
             self._compensations = ["void_authorization"]
             await self.compensate()
-            self.note(OrderStatus.COMPLETED, "nothing delivered: nothing billed")
+            await self.move(
+                OrderStatus.COMPLETED, "nothing delivered: nothing billed", step="nothing-billed"
+            )
             return
         self._state.capture = await run_step(
             PaymentActivities.capture_payment,
