@@ -168,6 +168,8 @@ class ShippingActivities:
             existing = session.get(ShipmentRecord, shipment_id)
             if existing is not None and existing.state != "BOOKING" and existing.detail:
                 return Shipment.model_validate(existing.detail)
+            # Intents left by an attempt that died: their labels may exist whatever happens now.
+            inherited = _pending(existing) if existing is not None else set()
             if existing is None:
                 session.add(
                     ShipmentRecord(
@@ -200,8 +202,10 @@ class ShippingActivities:
             try:
                 label = self._carriers[quote.carrier].book(quote, f"{shipment_id}@{quote.carrier}")
             except CarrierError as error:
-                # The adapters raise only when no label was created: settled, nothing to void.
-                self._intend(shipment_id, quote.carrier, settled=True)
+                # The adapters raise only when no label was created: settled, nothing to void
+                # (unless a dead attempt may already have bought one there).
+                if quote.carrier not in inherited:
+                    self._intend(shipment_id, quote.carrier, settled=True)
                 failed.append(f"{quote.carrier}: booking failed ({error})")
                 continue
             # A label bought by an attempt that crashed before recording it must not stay

@@ -1,0 +1,86 @@
+"""A label bought just before a crash is found and voided, whatever carrier the retry books."""
+
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from temporalio.testing import ActivityEnvironment
+
+from activities.carriers import CarrierError, CarrierUnavailable, Label, carriers_from_config
+from activities.db.models import CarrierLabel, ShipmentRecord
+from activities.shipping import DatabaseLabelBook, ShippingActivities
+from domain.fulfilment import Allocation, Demand
+from domain.geography import locate
+from domain.shipping import DEFAULT_CARRIERS
+from domain.steps import BookingRequest
+
+
+def live_labels(engine: Engine, shipment_id: str) -> list[str]:
+    with Session(engine) as session:
+        rows = session.query(CarrierLabel).filter(
+            CarrierLabel.idempotency_key.like(f"{shipment_id}@%"), CarrierLabel.voided.is_(False)
+        )
+        return sorted(row.carrier for row in rows)
+
+
+def test_a_label_bought_before_a_crash_is_voided_when_the_retry_falls_back(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labels = DatabaseLabelBook(engine)
+    carriers = carriers_from_config(DEFAULT_CARRIERS, labels, set(), 0.0, (0, 0))
+    shipping = ShippingActivities(engine, list(carriers))
+    order_id = f"t-{uuid.uuid4().hex[:10]}"
+    shipment_id = f"{order_id}-AMS"
+    # Attempt 1 wrote its intent, bought a PARCELCO label, and the worker died before saving.
+    with Session(engine) as session, session.begin():
+        session.add(
+            ShipmentRecord(
+                shipment_id=shipment_id,
+                order_id=order_id,
+                warehouse="AMS",
+                state="BOOKING",
+                detail={"pending": ["PARCELCO"]},
+            )
+        )
+    labels.add(
+        Label(
+            label_id=f"PARCELCO-LBL-{uuid.uuid4().hex[:12]}",
+            carrier="PARCELCO",
+            service="ground",
+            tracking_number="PC0000000001",
+            idempotency_key=f"{shipment_id}@PARCELCO",
+            price=Decimal("4.10"),
+            currency="EUR",
+        )
+    )
+    parcelco = next(c for c in carriers if c.code == "PARCELCO")
+    parcelco.down = True  # the retry cannot book there: it falls back to another carrier
+    destination = locate("NL", "1016 GV")
+    assert destination is not None
+    request = BookingRequest(
+        order_id=order_id,
+        currency="EUR",
+        destination=destination,
+        promised_date=date.today() + timedelta(days=5),
+        allocations=[Allocation(warehouse="AMS", lines=[Demand(sku="KB-100", quantity=1)])],
+    )
+    env = ActivityEnvironment()
+    # The fallback label is bought, but the stray at PARCELCO cannot be voided while it is
+    # down: the attempt fails (and is retried) rather than forget a label that may be live.
+    with pytest.raises(CarrierUnavailable):
+        env.run(shipping.book_shipments, request)
+    parcelco.down = False
+
+    def full(*args: object) -> Label:
+        raise CarrierError("PARCELCO takes no more bookings today")
+
+    monkeypatch.setattr(parcelco, "book", full)  # up again, but it refuses new bookings
+    [shipment] = env.run(shipping.book_shipments, request)
+    assert shipment.carrier != "PARCELCO"
+    assert live_labels(engine, shipment_id) == [shipment.carrier]
+
+    env.run(shipping.void_labels, order_id)  # the order is cancelled after all
+    assert live_labels(engine, shipment_id) == []
