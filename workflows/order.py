@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         apply_edit,
     )
     from domain.geography import COUNTRY_CENTROIDS
-    from domain.holds import ApprovalDecision, Hold, RejectionDecision
+    from domain.holds import ApprovalDecision, Hold, HoldType, RejectionDecision
     from domain.order import Order
     from domain.returns import InspectionRequest, RefundResult, ReturnRequest, Rma
     from domain.stages import Command, Stage, check
@@ -38,6 +38,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.returns_desk import ReturnDesk
     from workflows.steps import INTAKE_FAILURES, BusinessFailure, run_step
     from workflows.stock_waves import StockWaves
+
+
+AUDIT_IN_MAIN_LOOP = "approval-audited-by-main-loop"
+"""Patch id: approvals are audited by the main loop, not by the handler (see README,
+"Changing the workflow"); remove the old branch once no order started before it runs."""
 
 
 @workflow.defn
@@ -190,14 +195,35 @@ class OrderWorkflow(ApprovalStage, StockWaves):
     # --- approvals ---------------------------------------------------------------------
 
     @workflow.update
-    def approve(self, raw: RawValue = NO_PAYLOAD) -> str:
+    async def approve(self, raw: RawValue = NO_PAYLOAD) -> str:
         """An approver releases one hold (or every hold they may release)."""
         with refusals():
             decision = self._check_approve(raw)
-            released = self.take_release(decision)
-            left = [h.type.value for h in self._gate.holds if h.is_open]
-            what = ", ".join(t.value for t in released)
-            return f"released {what}" + (f"; still on hold: {', '.join(left)}" if left else "")
+        released = await self._release(decision)
+        left = [h.type.value for h in self._gate.holds if h.is_open]
+        what = ", ".join(t.value for t in released)
+        return f"released {what}" + (f"; still on hold: {', '.join(left)}" if left else "")
+
+    async def _release(self, decision: ApprovalDecision) -> list[HoldType]:
+        """Release now; the audit line is written by the main loop at its next boundary.
+
+        Versioned: orders started before this change audited the release in the handler
+        itself, and replay that way (patch "approval-audited-by-main-loop").
+        """
+        if workflow.patched(AUDIT_IN_MAIN_LOOP):
+            with refusals():
+                return self.take_release(decision)
+        with refusals():
+            released = self._gate.approve(decision)
+            self._state.holds = self._gate.holds
+        what = ", ".join(t.value for t in released)
+        await self.record(
+            f"approval-{what}-{decision.by}",
+            f"{what} released" + (f": {decision.note}" if decision.note else ""),
+            actor=decision.by,
+        )
+        self.upsert_search()
+        return released
 
     @approve.validator
     def _validate_approve(self, raw: RawValue = NO_PAYLOAD) -> None:
@@ -213,11 +239,12 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         return decision
 
     @workflow.signal
-    def approve_signal(self, raw: RawValue = NO_PAYLOAD) -> None:
+    async def approve_signal(self, raw: RawValue = NO_PAYLOAD) -> None:
         """Fire-and-forget approval; a decision that makes no sense now is logged and dropped."""
         try:
             with refusals():
-                self.take_release(self._check_approve(raw))
+                decision = self._check_approve(raw)
+            await self._release(decision)
         except ApplicationError as error:
             workflow.logger.warning("approval ignored: %s", error)
 

@@ -178,6 +178,40 @@ def bench(
 
 
 @app.command(rich_help_panel=PANEL)
+def chaos(
+    count: Annotated[int, typer.Option("--orders", min=1, help="orders to torment")] = 20,
+    seed: Annotated[int | None, typer.Option(help="repeat a run's schedules")] = None,
+    seconds: Annotated[float, typer.Option(min=5, help="how long commands are sent")] = 120,
+    as_json: JsonFlag = False,
+) -> None:
+    """Random schedules of every command, with worker SIGKILLs; then `check` (exit 1 if not ok).
+
+    Starts the embedded server unless ORDERFLOW_TEMPORAL_ADDRESS is set; workers are
+    `orderflow worker` processes on a task queue of their own.
+    """
+    import random
+
+    from starter.demo import chaos_stack
+
+    chosen = seed if seed is not None else random.randrange(10**6)
+    report = chaos_stack(get_settings(), chosen, count, seconds)
+    if as_json:
+        render.print_json(report.model_dump(mode="json"))
+    else:
+        print(
+            f"seed {report.seed}: {report.orders} orders, {sum(report.commands.values())} "
+            f"commands {report.commands}, answers {report.answers}, {report.kills} worker kills"
+        )
+        print(f"final statuses {report.final}; still busy {report.busy or 'none'}")
+        for v in report.violations:
+            print(f"VIOLATION {v['order_id']} {v['rule']}: {v['detail']}")
+        for v in report.exceptions:
+            print(f"exception {v['order_id']} {v['rule']}: {v['detail']}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command(rich_help_panel=PANEL)
 def demo(
     exit_after: Annotated[bool, typer.Option("--exit", help="stop after printing")] = False,
 ) -> None:

@@ -218,3 +218,33 @@ def _block_until_interrupted() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(3600)
+
+
+def chaos_stack(settings: Settings, seed: int, count: int, seconds: float) -> Any:
+    """`orderflow chaos`: start what is missing, run random schedules on a queue of their own."""
+    from activities.db.engine import make_engine
+    from starter.chaos import run_chaos
+    from workers.client import connect
+
+    seed_database(settings)
+    settings = settings.model_copy(update={"task_queue": f"chaos-{seed}-{int(time.time())}"})
+    engine = make_engine(settings.resolved_database_url, pool_size=4)
+
+    async def go() -> Any:
+        client = await _connect_with_retry(settings, connect)
+        return await run_chaos(
+            client,
+            settings,
+            engine,
+            settings.resolved_temporal_address,
+            seed=seed,
+            count=count,
+            duration=seconds,
+            log=settings.home / "chaos-workers.log",
+        )
+
+    try:
+        with embedded_unless_configured(settings, ui=False):
+            return asyncio.run(go())
+    finally:
+        engine.dispose()
