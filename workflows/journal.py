@@ -11,12 +11,13 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.approvals import ApprovalActivities
     from activities.intake import IntakeActivities
     from activities.inventory import InventoryActivities
     from activities.payments import PaymentActivities
     from activities.shipping import ShippingActivities
     from domain.commands import CancelRequest
-    from domain.holds import RejectionDecision
+    from domain.holds import Notice, RejectionDecision
     from domain.order import Order
     from domain.stages import Stage
     from domain.state import AuditEntry, OrderState
@@ -122,6 +123,21 @@ class OrderJournal:
             self._state.events.append(self._entry(f"compensated: {name}"))
         self._compensations.clear()
         await self._parcels.book_late_notices()
+
+    async def exception(self, step: str, why: str, *, actor: str = "orderflow") -> None:
+        """Something only a person can settle: audit it and tell operations, once per step."""
+        await self.record(step, why, actor=actor)
+        await run_step(
+            ApprovalActivities.notify,
+            Notice(
+                order_id=self._order.order_id,
+                recipient="operations",
+                kind="exception",
+                message=f"order {self._order.order_id}: {why}",
+                key=f"{self._order.order_id}/notify/{step}",
+            ),
+            summary=f"tell operations: {step}",
+        )
 
     async def escalate(self, why: str) -> None:
         """An SLA timer fired: raise the escalation level and record the breach."""

@@ -7,12 +7,10 @@ from typing import Protocol
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalActivities
     from activities.inventory import InventoryActivities
     from activities.shipping import ShippingActivities
     from domain.commands import CommandRefused, ShipmentNotice, pick_shipment
     from domain.fulfilment import Shipment, wave_step
-    from domain.holds import Notice
     from domain.policy import SlaPolicy
     from domain.stages import Command, Stage
     from domain.statuses import OrderStatus
@@ -28,6 +26,7 @@ class OrderSteps(Protocol):
     async def wait(self, condition: Callable[[], bool], timeout: timedelta | None) -> bool: ...
     async def escalate(self, why: str) -> None: ...
     async def record(self, step: str, why: str, *, actor: str = "orderflow") -> None: ...
+    async def exception(self, step: str, why: str, *, actor: str = "orderflow") -> None: ...
     async def move(
         self, status: OrderStatus, why: str, *, step: str, actor: str = "orderflow"
     ) -> None: ...
@@ -210,15 +209,4 @@ class Parcels:
                 f"exception: {shipment_id} left the warehouse after the order was stopped "
                 f"(reported by {by}); recall the parcel or bill the customer"
             )
-            await self._order.record(f"late-ship-{shipment_id}", why, actor=by)
-            await run_step(
-                ApprovalActivities.notify,
-                Notice(
-                    order_id=self._order.order_id,
-                    recipient="operations",
-                    kind="exception",
-                    message=why,
-                    key=f"{self._order.order_id}/notify/late-ship/{shipment_id}",
-                ),
-                summary="tell operations: shipped after the stop",
-            )
+            await self._order.exception(f"late-ship-{shipment_id}", why, actor=by)

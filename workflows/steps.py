@@ -34,6 +34,10 @@ class BusinessFailure(Exception):
         self.kind = kind
 
 
+STEP_TIMEOUT = timedelta(seconds=30)
+"""Start-to-close of an ordinary step; the SQLite busy timeout stays below it."""
+
+
 def retry_policy(attempts: int | None = None) -> RetryPolicy:
     """Infrastructure failures retry with backoff; forever unless the step has a budget.
 
@@ -66,7 +70,7 @@ async def run_step(
         return await workflow.execute_activity_method(
             activity,
             args=args,
-            start_to_close_timeout=timeout or timedelta(seconds=30),
+            start_to_close_timeout=timeout or STEP_TIMEOUT,
             heartbeat_timeout=heartbeat,
             retry_policy=retry_policy(attempts),
             summary=summary,

@@ -7,13 +7,11 @@ from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalActivities
     from activities.inventory import InventoryActivities
     from activities.payments import PaymentActivities
     from activities.shipping import ShippingActivities
     from domain.commands import CancelRequest
     from domain.fulfilment import Allocation, AllocationResult, Demand, wave_step
-    from domain.holds import Notice
     from domain.money import round_money
     from domain.statuses import FulfilmentPolicy, OrderStatus
     from domain.steps import (
@@ -205,18 +203,7 @@ class StockWaves(OrderJournal):
         self._compensations = [c for c in self._compensations if c != "void_authorization"]
         await self.compensate()
         why = f"the rest of the order was dropped: {failure.kind}: {failure}"
-        await self.record("dropped-failed", why)
-        await run_step(
-            ApprovalActivities.notify,
-            Notice(
-                order_id=self._order.order_id,
-                recipient="operations",
-                kind="exception",
-                message=f"order {self._order.order_id}: {why}; billed for what shipped",
-                key=f"{self._order.order_id}/notify/dropped",
-            ),
-            summary="tell operations: rest dropped",
-        )
+        await self.exception("dropped-failed", f"{why}; billed for what shipped")
         self._compensations = ["void_authorization"]
 
 

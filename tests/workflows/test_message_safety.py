@@ -14,6 +14,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 
 from domain.commands import CancelRequest, OrderEdit, ShipmentNotice
 from domain.holds import ApprovalDecision, RejectionDecision
+from domain.order import Order
 from domain.returns import Rma
 from domain.state import OrderState
 from domain.statuses import OrderStatus
@@ -37,6 +38,17 @@ async def accepted(call: "asyncio.Task[str]") -> str | None:
         return await call
     except WorkflowUpdateFailedError:
         return None
+
+
+async def delivered(client: Client, settings: Settings, order: Order):  # type: ignore[no-untyped-def]
+    """Placed, shipped and delivered by signals without payload (the only parcel): COMPLETED."""
+    await orders.place(client, settings, order)
+    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    handle = handle_of(client, order.order_id)
+    await handle.signal("ship")
+    await handle.signal("deliver")
+    await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
+    return handle
 
 
 # --- 1. edits after approval ---------------------------------------------------------------
@@ -259,12 +271,7 @@ async def test_returning_units_sold_at_zero_refunds_nothing_instead_of_failing(
 ) -> None:
     sku = new_sku(engine, {"AMS": 5}, price="0.00")
     order = make_order({sku: 2}, price="0.00")
-    await orders.place(client, worker, order)
-    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-    handle = handle_of(client, order.order_id)
-    await handle.signal("ship")
-    await handle.signal("deliver")
-    await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
+    await delivered(client, worker, order)
     from domain.returns import Disposition, InspectionLine, InspectionRequest, ReturnRequest
     from starter import returns
 
@@ -303,12 +310,7 @@ async def test_the_result_does_not_depend_on_whether_anyone_queried(
 
     sku = new_sku(engine, {"AMS": 5})
     order = make_order({sku: 2})
-    await orders.place(client, worker, order)
-    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-    handle = handle_of(client, order.order_id)
-    await handle.signal("ship")
-    await handle.signal("deliver")
-    await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)  # last query
+    handle = await delivered(client, worker, order)  # last query
     rma = await handle.execute_update(
         "request_return", ReturnRequest(lines={sku: 1}, reason="too big"), result_type=Rma
     )
@@ -361,12 +363,7 @@ async def test_an_rma_that_never_comes_back_expires_and_the_order_closes(
 ) -> None:
     sku = new_sku(engine, {"AMS": 5})
     order = make_order({sku: 2})
-    await orders.place(client, worker, order)
-    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-    handle = handle_of(client, order.order_id)
-    await handle.signal("ship")
-    await handle.signal("deliver")
-    await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
+    handle = await delivered(client, worker, order)
     from domain.returns import ReturnRequest
     from starter import returns
 
