@@ -7,6 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.commands import CancelRequest
     from domain.holds import ApprovalDecision, HoldType, Tier
+    from domain.stages import Stage
     from domain.statuses import OrderStatus
     from domain.steps import ValidatedOrder
     from workflows.journal import OrderCancelled, OrderJournal
@@ -80,6 +81,11 @@ class ApprovalStage(OrderJournal):
         released = self._gate.approve(decision)
         self._state.holds = self._gate.holds
         self._releases.append((decision, released, self._edits))
+        if not self._gate.is_open:
+            # The last hold is released: from this moment the order is committed, so an edit
+            # arriving after this decision is refused (one arriving before it was taken first
+            # and sent the order back to intake, where this approval would have been refused).
+            self._stage = Stage.FULFILMENT
         self.upsert_search()
         return released
 

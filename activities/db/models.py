@@ -151,7 +151,9 @@ class ShipmentRecord(Base):
     shipment_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(64), index=True)
     warehouse: Mapped[str] = mapped_column(String(8))
-    state: Mapped[str] = mapped_column(String(16))  # BOOKED, SHIPPED, DELIVERED, VOIDED
+    # BOOKING (intent written, label being bought), BOOKED, SHIPPED, DELIVERED, LOST, VOIDED,
+    # SHIPPED_AFTER_CANCEL (left although its order was stopped: an exception for a person)
+    state: Mapped[str] = mapped_column(String(24))
     carrier: Mapped[str | None] = mapped_column(String(16))
     service: Mapped[str | None] = mapped_column(String(32))
     tracking_number: Mapped[str | None] = mapped_column(String(40))

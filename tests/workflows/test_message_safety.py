@@ -54,10 +54,11 @@ async def delivered(client: Client, settings: Settings, order: Order):  # type: 
 # --- 1. edits after approval ---------------------------------------------------------------
 
 
-async def test_an_edit_with_the_approval_is_assessed_again_and_cannot_bypass_the_gate(
+async def test_an_approval_and_a_big_edit_together_never_bypass_the_gate(
     client: Client, settings: Settings, engine: Engine
 ) -> None:
-    """Approval and a big edit arrive together: the edit wins back an AMOUNT hold."""
+    """Review approval and an edit to 110 units arrive in one workflow task: whichever is
+    taken first, the money authorised and the stock held are those of the approved order."""
     sku = new_sku(engine, {"AMS": 200}, price="49.90")
     order = make_order({sku: 1}, price="49.90", manual_review=True)
     async with build_worker(client, settings, engine):
@@ -67,24 +68,41 @@ async def test_an_edit_with_the_approval_is_assessed_again_and_cannot_bypass_the
     await handle.signal("approve_signal", ApprovalDecision(by="rob.review"))
     edit = asyncio.create_task(handle.execute_update("edit", OrderEdit(lines={sku: 110})))
     async with build_worker(client, settings, engine):
-        assert await accepted(edit)
-        state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 30)
-        for _ in range(100):
-            state = await orders.state_of(client, order.order_id)
-            if state.total == Decimal("5489.00") and state.status == "AWAITING_APPROVAL":
-                break
-            await asyncio.sleep(0.1)
-        assert state.status == OrderStatus.AWAITING_APPROVAL and state.payment is None
-        assert {h.type.value: h.is_open for h in state.holds} == {
-            "AMOUNT": True,
-            "MANUAL_REVIEW": False,  # the same review hold: its release still stands
-        }
-        assert stock_of(engine, sku) == {"AMS": (200, 0)}
-        await orders.approve(client, order.order_id, ApprovalDecision(by="mia.manager"))
+        if await accepted(edit):  # taken first: the order is assessed again, AMOUNT held
+            state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL)
+            assert [h.type.value for h in state.holds if h.is_open] == ["AMOUNT"]
+            assert state.payment is None and stock_of(engine, sku) == {"AMS": (200, 0)}
+            await orders.approve(client, order.order_id, ApprovalDecision(by="mia.manager"))
         state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-        assert state.payment is not None and state.payment.amount == Decimal("5489.00")
-        assert stock_of(engine, sku) == {"AMS": (200, 110)}
+        units = state.lines[0]["quantity"]
+        assert state.payment is not None and state.payment.amount == state.total
+        assert state.total == Decimal("49.90") * units
+        assert stock_of(engine, sku) == {"AMS": (200, units)}
         await assert_invariants(client, settings, engine)
+
+
+async def test_an_edit_while_held_is_assessed_again_and_keeps_only_unchanged_releases(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    sku = new_sku(engine, {"AMS": 200}, price="49.90")
+    order = make_order({sku: 110}, price="49.90", manual_review=True)  # 5,489.00
+    await orders.place(client, worker, order)
+    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 30)
+    answer = await orders.approve(client, order.order_id, ApprovalDecision(by="rob.review"))
+    assert answer == "released MANUAL_REVIEW; still on hold: AMOUNT"
+    await orders.edit(client, order.order_id, OrderEdit(lines={sku: 120}))  # 5,988.00
+    state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 30)
+    assert state.total == Decimal("5988.00")
+    assert {h.type.value: h.is_open for h in state.holds} == {
+        "AMOUNT": True,  # a new amount: approved again
+        "MANUAL_REVIEW": False,  # the same review hold: its release stands
+    }
+    assert stock_of(engine, sku) == {"AMS": (200, 0)} and state.payment is None
+    await orders.approve(client, order.order_id, ApprovalDecision(by="mia.manager"))
+    state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    assert state.payment is not None and state.payment.amount == Decimal("5988.00")
+    assert stock_of(engine, sku) == {"AMS": (200, 120)}
+    await assert_invariants(client, worker, engine)
 
 
 async def test_edits_are_refused_from_the_moment_the_last_hold_is_released(
@@ -137,7 +155,7 @@ async def test_a_rejection_and_an_edit_together_never_lose_the_accepted_one(
         await orders.place(client, settings, order)
         await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 30)
     handle = handle_of(client, order.order_id)
-    edit = asyncio.create_task(handle.execute_update("edit", OrderEdit(lines={sku: 5})))
+    edit = asyncio.create_task(handle.execute_update("edit", OrderEdit(lines={sku: 7})))
     reject = asyncio.create_task(
         handle.execute_update("reject", RejectionDecision(by="mia.manager", reason="no"))
     )
@@ -149,7 +167,7 @@ async def test_a_rejection_and_an_edit_together_never_lose_the_accepted_one(
             assert final.status == OrderStatus.REJECTED and "mia.manager" in (final.reason or "")
         else:
             state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL)
-            assert state.lines[0]["quantity"] == 5
+            assert state.lines[0]["quantity"] == 7
             await orders.reject(
                 client, order.order_id, RejectionDecision(by="mia.manager", reason="no")
             )
