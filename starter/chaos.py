@@ -174,8 +174,14 @@ async def run_chaos(
         report.busy = await _settle(client, settings, [o.order_id for o, _ in placed], settle)
         report.commands, report.answers = dict(sent), dict(answers)
         for order, _ in placed:
-            state = await orders.state_of(client, order.order_id)
-            report.final[state.status.value] = report.final.get(state.status.value, 0) + 1
+            try:
+                status = (
+                    await asyncio.wait_for(orders.state_of(client, order.order_id), 20)
+                ).status.value
+            except (TimeoutError, RPCError):
+                status = "NO_ANSWER"  # a wedged workflow does not answer queries
+                report.busy.append(order.order_id)
+            report.final[status] = report.final.get(status, 0) + 1
         audit = await check_orders(client, settings, engine, task_queue=settings.task_queue)
         report.violations, report.exceptions = audit["violations"], audit["exceptions"]
     finally:
