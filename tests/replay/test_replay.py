@@ -1,10 +1,13 @@
 """Determinism: OrderWorkflow replays the histories of real orders, live ones and recorded ones.
 
 The recorded (golden) histories in `histories/` are orders run by an earlier version of the
-workflow (completed, cancelled and approved: the returns-desk version, c56d578). A change to
-OrderWorkflow that would break orders already running makes their replay fail here. When a
-change is deliberate (and patched with `workflow.patched`), keep the old files and add new
-ones: `ORDERFLOW_WRITE_HISTORIES=<dir> pytest tests/replay -k live` writes completed.json,
+workflow (completed, cancelled and approved: the returns-desk version, c56d578); those in
+`histories/stage-table/` by the version with the stage table, whose approvals are audited by
+the main loop behind the patch "approval-audited-by-main-loop" (the old ones replay through
+its unpatched branch). A change to OrderWorkflow that would break orders already running
+makes their replay fail here. When a change is deliberate (and patched with
+`workflow.patched`), keep the old files and add new ones:
+`ORDERFLOW_WRITE_HISTORIES=<dir> pytest tests/replay -k live` writes completed.json,
 cancelled.json and approved.json of the current version into <dir>.
 """
 
