@@ -40,11 +40,16 @@ async def accepted(call: "asyncio.Task[str]") -> str | None:
         return None
 
 
-async def delivered(client: Client, settings: Settings, order: Order):  # type: ignore[no-untyped-def]
-    """Placed, shipped and delivered by signals without payload (the only parcel): COMPLETED."""
+async def booked(client: Client, settings: Settings, order: Order):  # type: ignore[no-untyped-def]
+    """Placed, its stock held and its label booked: AWAITING_SHIPMENT; the order's handle."""
     await orders.place(client, settings, order)
     await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-    handle = handle_of(client, order.order_id)
+    return handle_of(client, order.order_id)
+
+
+async def delivered(client: Client, settings: Settings, order: Order):  # type: ignore[no-untyped-def]
+    """Placed, shipped and delivered by signals without payload (the only parcel): COMPLETED."""
+    handle = await booked(client, settings, order)
     await handle.signal("ship")
     await handle.signal("deliver")
     await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
@@ -263,9 +268,7 @@ async def test_messages_without_or_with_a_malformed_payload_never_wedge_the_orde
 ) -> None:
     sku = new_sku(engine, {"AMS": 5})
     order = make_order({sku: 1})
-    await orders.place(client, worker, order)
-    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-    handle = handle_of(client, order.order_id)
+    handle = await booked(client, worker, order)
     await handle.signal("approve_signal")  # no payload: logged and dropped
     await handle.signal("deliver", {"shipment_id": 12, "by": None})  # malformed: dropped
     with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -350,8 +353,7 @@ async def test_a_delivery_reported_before_its_ship_notice_completes_the_order(
 ) -> None:
     sku = new_sku(engine, {"AMS": 5})
     order = make_order({sku: 2})
-    await orders.place(client, worker, order)
-    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    await booked(client, worker, order)
     await handle_of(client, order.order_id).signal("deliver", ShipmentNotice(by="carrier"))
     state = await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
     assert state.status == OrderStatus.COMPLETED and stock_of(engine, sku) == {"AMS": (3, 0)}
@@ -364,8 +366,7 @@ async def test_a_parcel_declared_lost_is_not_billed_and_the_order_closes(
 ) -> None:
     sku = new_sku(engine, {"AMS": 5})
     order = make_order({sku: 2})
-    await orders.place(client, worker, order)
-    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    await booked(client, worker, order)
     await orders.notify_shipment(client, order.order_id, "ship", None, "wms")
     await orders.wait_for(client, order.order_id, OrderStatus.SHIPPED, 30)
     await orders.notify_shipment(client, order.order_id, "lost", None, "cs-agent")
