@@ -35,7 +35,6 @@ class ApprovalGate:
         self._order = order
         self.holds: list[Hold] = []
         self.approvers: dict[str, list[Tier]] = {}
-        self.rejection: RejectionDecision | None = None
         self.escalated = False
 
     @property
@@ -81,9 +80,7 @@ class ApprovalGate:
         return types
 
     def check_reject(self, decision: RejectionDecision) -> None:
-        """Validator for a rejection."""
-        if self.rejection is not None:
-            raise refused(CommandRefused(f"already rejected by {self.rejection.by}"))
+        """Validator for a rejection (a second one is refused by the stage: STOPPING)."""
         try:
             check_rejection(self.holds, self.approvers, decision, self._order.submitted_by)
         except CommandRefused as error:
