@@ -20,8 +20,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -171,7 +169,7 @@ async def run_chaos(
         await asyncio.gather(*schedules)
         await killer
         pool.fill()
-        report.busy = await _settle(client, settings, [o.order_id for o, _ in placed], settle)
+        report.busy = await _settle(client, [o.order_id for o, _ in placed], settle)
         report.commands, report.answers = dict(sent), dict(answers)
         for order, _ in placed:
             try:
@@ -316,20 +314,14 @@ async def _kill_now_and_then(
         pool.fill()
 
 
-async def _settle(
-    client: Client, settings: Settings, order_ids: list[str], limit: float
-) -> list[str]:
+async def _settle(client: Client, order_ids: list[str], limit: float) -> list[str]:
     """Wait until no order has work in flight; the ids of those still busy at the limit."""
     deadline = time.monotonic() + limit
     while True:
         busy = []
         for order_id in order_ids:
-            described = await client.workflow_service.describe_workflow_execution(
-                DescribeWorkflowExecutionRequest(
-                    namespace=settings.namespace,
-                    execution=WorkflowExecution(workflow_id=search.workflow_id(order_id)),
-                )
-            )
+            handle = client.get_workflow_handle(search.workflow_id(order_id))
+            described = (await handle.describe()).raw_description
             if described.pending_activities or described.HasField("pending_workflow_task"):
                 busy.append(order_id)
         if not busy or time.monotonic() > deadline:

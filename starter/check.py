@@ -5,8 +5,6 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.db.models import OrderRecord
@@ -60,7 +58,7 @@ async def _check_workflows(
         order_id = search.order_id_of(workflow_id)
         if execution.status == WorkflowExecutionStatus.RUNNING:
             running += 1
-            found += await _failing_task(client, settings, workflow_id, order_id)
+            found += await _failing_task(client, workflow_id, order_id)
             continue
         closed += 1
         if execution.status != WorkflowExecutionStatus.COMPLETED:
@@ -90,15 +88,8 @@ async def _check_workflows(
     return found, {"orders": orders, "running": running, "closed": closed}, scope
 
 
-async def _failing_task(
-    client: Client, settings: Settings, workflow_id: str, order_id: str
-) -> list[Violation]:
-    described = await client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(
-            namespace=settings.namespace,
-            execution=WorkflowExecution(workflow_id=workflow_id),
-        )
-    )
+async def _failing_task(client: Client, workflow_id: str, order_id: str) -> list[Violation]:
+    described = (await client.get_workflow_handle(workflow_id).describe()).raw_description
     task = described.pending_workflow_task
     if described.HasField("pending_workflow_task") and task.attempt >= FAILING_TASK_ATTEMPTS:
         return [
