@@ -24,7 +24,7 @@ async def check_orders(
 
     `task_queue` limits the audit to the orders started on it (a test's own orders).
     """
-    temporal, checked, scope = await _check_workflows(client, settings, engine, task_queue)
+    temporal, checked, scope = await _check_workflows(client, engine, task_queue)
     violations = await asyncio.to_thread(
         check_database, engine, settings.approval_manager_threshold, scope
     )
@@ -39,7 +39,7 @@ async def check_orders(
 
 
 async def _check_workflows(
-    client: Client, settings: Settings, engine: Engine, task_queue: str | None
+    client: Client, engine: Engine, task_queue: str | None
 ) -> tuple[list[Violation], dict[str, int], set[str] | None]:
     """The read model's status matches each closed workflow's result; no running order has a
     failing workflow task. Only the latest run of each order counts."""
