@@ -18,6 +18,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.errors import refused as typed_refusal
     from domain.commands import CommandRefused
 
 M = TypeVar("M", bound=BaseModel)
@@ -28,7 +29,7 @@ NO_PAYLOAD = RawValue(Payload())
 
 def refused(error: CommandRefused | str) -> ApplicationError:
     """A one-line refusal, as the sender of an Update sees it (never retried)."""
-    return ApplicationError(str(error), type="CommandRefused", non_retryable=True)
+    return typed_refusal(str(error), "CommandRefused")
 
 
 def parse(raw: RawValue, model: type[M], what: str) -> M:

@@ -80,9 +80,7 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         try:
             await self._fulfil(await self._accept())
         except BusinessFailure as failure:
-            self._stage = Stage.STOPPING
-            await self.record_releases()
-            await self.compensate()
+            await self._stop()
             final = OrderStatus.REJECTED if failure.kind in INTAKE_FAILURES else OrderStatus.FAILED
             actor = self._rejection.by if failure.kind == "Rejected" and self._rejection else None
             await self.move(
@@ -90,15 +88,19 @@ class OrderWorkflow(ApprovalStage, StockWaves):
             )
         except OrderCancelled:
             assert self._cancel is not None
-            self._stage = Stage.STOPPING
-            await self.record_releases()
-            await self.compensate()
+            await self._stop()
             await self.move(
                 OrderStatus.CANCELLED, self._cancel.reason, step="closed", actor=self._cancel.by
             )
         self._stage = Stage.CLOSED
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._snapshot()
+
+    async def _stop(self) -> None:
+        """Take nothing new, audit the decisions already taken, undo what the order holds."""
+        self._stage = Stage.STOPPING
+        await self.record_releases()
+        await self.compensate()
 
     async def _accept(self) -> ValidatedOrder:
         """Validate and clear the holds; start over whenever the customer edits meanwhile.
