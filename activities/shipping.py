@@ -209,11 +209,9 @@ class ShippingActivities:
                 failed.append(f"{quote.carrier}: booking failed ({error})")
                 continue
             # A label bought by an attempt that crashed before recording it must not stay
-            # live beside this one.
-            with Session(self._engine) as session:
-                row = session.get(ShipmentRecord, shipment_id)
-                strays = _pending(row) - {label.carrier} if row is not None else set()
-            self._void(shipment_id, strays)
+            # live beside this one. This attempt's own refusals were settled above, so the
+            # only carriers that may hold one are those a dead attempt left pending.
+            self._void(shipment_id, inherited - {label.carrier})
             shipment = Shipment(
                 shipment_id=shipment_id,
                 warehouse=allocation.warehouse,

@@ -165,7 +165,7 @@ class StockWaves(OrderJournal):
     async def capture(self, v: ValidatedOrder) -> None:
         """Take the money for what was delivered, issue the invoice; nothing left to undo.
 
-        Nothing delivered at all (every parcel lost): the authorisation is voided instead.
+        Nothing to bill (every parcel lost, or only 0.00 lines): the authorisation is voided.
         """
         delivered = self.delivered_units()
         amount = round_money(
@@ -180,7 +180,9 @@ class StockWaves(OrderJournal):
             self._compensations = ["void_authorization"]
             await self.compensate()
             await self.move(
-                OrderStatus.COMPLETED, "nothing delivered: nothing billed", step="nothing-billed"
+                OrderStatus.COMPLETED,
+                "nothing to bill: nothing of value was delivered",
+                step="nothing-billed",
             )
             return
         self._state.capture = await run_step(
