@@ -89,10 +89,11 @@ class ReturnDesk:
         check_inspection({line.sku: line.quantity for line in rma.lines}, request.lines)
 
     # --- handlers: claim, queue, wait for the main loop's outcome ------------------------
+    # Each is called right after its check, with no await in between (OrderWorkflow's
+    # handlers), so no other message can claim the same units or RMA in the meantime.
 
     def open(self, request: ReturnRequest) -> int:
         """Claim the units and queue the RMA; returns the ticket to wait on."""
-        self.check_request(request)  # again: a concurrent request may have claimed units
         for sku, quantity in request.lines.items():
             self._returned[sku] = self._returned.get(sku, 0) + quantity
         rma = Rma(
@@ -106,12 +107,10 @@ class ReturnDesk:
         return self._queue("open", (rma, request.by))
 
     def receive(self, rma_id: str) -> int:
-        self.check_receive(rma_id)
         self._received_at[rma_id] = workflow.now()
         return self._queue("receive", rma_id)
 
     def inspect(self, request: InspectionRequest) -> int:
-        self.check_inspect(request)
         return self._queue("inspect", request)
 
     async def outcome(self, ticket: int) -> Any:
