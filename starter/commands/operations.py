@@ -76,14 +76,23 @@ def report(as_json: JsonFlag = False) -> None:
 
 @app.command(rich_help_panel=PANEL)
 def check(as_json: JsonFlag = False) -> None:
-    """Audit every order: stock, money, labels, approvals, workflows (exit 1 on a violation)."""
+    """Audit every order: stock, money, labels, approvals, workflows (exit 1 on a violation).
+
+    Works with the stack running or not: with no ORDERFLOW_TEMPORAL_ADDRESS and nothing on
+    the embedded port it starts the embedded server (its file keeps every order) for the audit.
+    """
+    import contextlib
+
     from activities.db.engine import make_engine
     from starter.check import check_orders
+    from starter.stack import embedded_unless_configured, port_open
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url, pool_size=2)
+    idle = not settings.temporal_address and not port_open(settings.temporal_port)
     try:
-        result = run(lambda client: check_orders(client, settings, engine))
+        with embedded_unless_configured(settings, ui=False) if idle else contextlib.nullcontext():
+            result = run(lambda client: check_orders(client, settings, engine))
     finally:
         engine.dispose()
     if as_json:

@@ -18,6 +18,12 @@ def test_demo_runs_orders_to_completion_and_exits(cli_env: dict[str, str]) -> No
     # the file-backed server keeps the orders: a second run still works and adds new ones
     again = orderflow("demo", "--exit", env=cli_env)
     assert again.returncode == 0, again.stderr
+    # the stack is down: `check` brings the embedded server up for the audit, and all 20
+    # demo orders keep every invariant
+    audit = orderflow("check", "--json", env=cli_env)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    report = json.loads(audit.stdout)
+    assert report["violations"] == [] and report["checked"]["orders"] == 20
 
 
 def test_user_mistakes_get_one_line_and_a_nonzero_exit(
