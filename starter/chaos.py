@@ -20,7 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError
 
 from activities.catalog import load_catalog
@@ -299,7 +303,9 @@ async def _send(
         return "refused"
     except RPCError:
         return "closed"
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # No worker answered within 20 s (one was just killed): the Update stays queued in
+        # Temporal and is applied when a worker comes back; the sender moves on.
         return "no-answer-yet"
 
 
