@@ -47,12 +47,8 @@ class IntakeActivities:
             # Two copies of one order validated at once: the second must see the first.
             take_turns(session, f"intake:{order.customer_id}:{fingerprint(order)}")
             existing = session.get(OrderRecord, order.order_id)
-            if existing is not None and existing.order.get("_run_id") != run_id:
-                raise ApplicationError(
-                    f"order id {order.order_id} was already used",
-                    type="DuplicateOrder",
-                    non_retryable=True,
-                )
+            if existing is not None:
+                self._reenter(existing, order, run_id)
             customer = session.get(Customer, order.customer_id)
             problems = self._problems(session, order, customer)
             if existing is None:
@@ -139,13 +135,40 @@ class IntakeActivities:
             )
             if changed:
                 order = edit.order
-                row.order = {**order.model_dump(mode="json"), "_run_id": row.order.get("_run_id")}
+                row.order = {**row.order, **order.model_dump(mode="json")}
                 row.total, row.fingerprint = order.total, fingerprint(order)
                 session.execute(
                     delete(OrderLineRecord).where(OrderLineRecord.order_id == order.order_id)
                 )
                 session.add_all(_line_records(order))
             return changed
+
+    @staticmethod
+    def _reenter(existing: OrderRecord, order: Order, run_id: str) -> None:
+        """The same order again (a reset run of its workflow, a retried start), or a clash.
+
+        Identity is the order id plus the content as placed (edits later change the row's
+        content, not what a new run of the same workflow starts from), never the run id.
+        A closed order (rejected, cancelled, failed) is never entered again.
+
+        Raises:
+            ApplicationError: type "DuplicateOrder" when the id was used for other content.
+        """
+        placed = existing.order.get("_placed") or existing.fingerprint
+        if placed != fingerprint(order) or existing.customer_id != order.customer_id:
+            raise ApplicationError(
+                f"order id {order.order_id} was already used for a different order",
+                type="DuplicateOrder",
+                non_retryable=True,
+            )
+        if OrderStatus(existing.status).is_final:
+            raise ApplicationError(
+                f"order {order.order_id} is already {existing.status}; order ids are used once",
+                type="DuplicateOrder",
+                non_retryable=True,
+            )
+        if existing.order.get("_run_id") != run_id:
+            existing.order = {**existing.order, "_run_id": run_id}
 
     def _problems(self, session: Session, order: Order, customer: Customer | None) -> list[str]:
         problems: list[str] = []
@@ -207,7 +230,11 @@ class IntakeActivities:
                 total=order.total,
                 fingerprint=fingerprint(order),
                 promised_date=order.promised_date,
-                order={**order.model_dump(mode="json"), "_run_id": run_id},
+                order={
+                    **order.model_dump(mode="json"),
+                    "_run_id": run_id,
+                    "_placed": fingerprint(order),
+                },
                 routing=None,
             )
         )

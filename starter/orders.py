@@ -2,10 +2,12 @@
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -47,6 +49,10 @@ class UserError(Exception):
     """A mistake the user can fix; shown as one line, exit code 1."""
 
 
+class UnknownOrder(UserError):
+    """Temporal has no workflow for this order (never placed, or past retention)."""
+
+
 async def place(client: Client, settings: Settings, order: Order) -> WorkflowHandle[Any, Any]:
     """Start the order's workflow; a second start with the same order id is refused."""
     try:
@@ -64,6 +70,7 @@ async def place(client: Client, settings: Settings, order: Order) -> WorkflowHan
                     SearchAttributePair(search.ORDER_CHANNEL, order.channel.value),
                     SearchAttributePair(search.ORDER_TOTAL, float(order.total)),
                     SearchAttributePair(search.ESCALATION_LEVEL, 0),
+                    SearchAttributePair(search.PLACED_AT, datetime.now(UTC)),
                 ]
             ),
             static_summary=(
@@ -82,7 +89,7 @@ async def state_of(client: Client, order_id: str) -> OrderState:
         state: OrderState = await handle.query(OrderWorkflow.status)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise UserError(f"unknown order {order_id}") from None
+            raise UnknownOrder(f"unknown order {order_id}") from None
         raise
     return state
 
@@ -181,30 +188,56 @@ async def reject(client: Client, order_id: str, decision: RejectionDecision) -> 
 
 
 async def list_orders(
-    client: Client, status: OrderStatus | None = None, limit: int = 100
+    client: Client, status: OrderStatus | None = None, limit: int = 100, page_size: int = 1000
 ) -> list[dict[str, Any]]:
-    """Orders from the visibility store (search attributes), oldest first."""
+    """Orders from the visibility store (search attributes), oldest first, one row each.
+
+    Pages through every match before sorting, so the oldest order is never missed. A reset
+    or continue-as-new leaves earlier runs of the same order behind: only its latest run
+    counts (with a status filter, a stale earlier run is checked against the latest one).
+    """
     query = "WorkflowType = 'OrderWorkflow'"
     if status is not None:
         query += f" AND OrderStatus = '{status.value}'"
-    rows: list[dict[str, Any]] = []
-    async for execution in client.list_workflows(query, limit=limit):
-        attrs = execution.typed_search_attributes
-        rows.append(
-            {
-                "order_id": search.order_id_of(execution.id),
-                "status": attrs.get(search.ORDER_STATUS),
-                "customer_id": attrs.get(search.CUSTOMER_ID),
-                "channel": attrs.get(search.ORDER_CHANNEL),
-                "total": _money(attrs.get(search.ORDER_TOTAL)),
-                "escalation_level": attrs.get(search.ESCALATION_LEVEL) or 0,
-                "awaiting_tier": attrs.get(search.AWAITING_APPROVER) or None,
-                "running": execution.status == WorkflowExecutionStatus.RUNNING,
-                "started_at": execution.start_time.isoformat(),
-            }
-        )
+    latest: dict[str, WorkflowExecution] = {}
+    placed: dict[str, datetime] = {}
+    async for execution in client.list_workflows(query, page_size=page_size):
+        wid = execution.id
+        at = execution.typed_search_attributes.get(search.PLACED_AT) or execution.start_time
+        placed[wid] = min(placed.get(wid, at), at)
+        if wid not in latest or execution.start_time > latest[wid].start_time:
+            latest[wid] = execution
+    if status is not None:
+        await _drop_superseded(client, latest)
+    rows = [_row(execution, placed[wid]) for wid, execution in latest.items()]
     rows.sort(key=lambda row: row["started_at"])
-    return rows
+    return rows[:limit]
+
+
+async def _drop_superseded(client: Client, latest: dict[str, WorkflowExecution]) -> None:
+    """Drop closed runs that a newer run of the same order replaced (reset, continue-as-new)."""
+    for wid, execution in list(latest.items()):
+        if execution.status == WorkflowExecutionStatus.RUNNING:
+            continue
+        current = await client.get_workflow_handle(wid).describe()
+        if current.run_id != execution.run_id:
+            del latest[wid]
+
+
+def _row(execution: WorkflowExecution, placed_at: datetime) -> dict[str, Any]:
+    attrs = execution.typed_search_attributes
+    return {
+        "order_id": search.order_id_of(execution.id),
+        "status": attrs.get(search.ORDER_STATUS),
+        "customer_id": attrs.get(search.CUSTOMER_ID),
+        "channel": attrs.get(search.ORDER_CHANNEL),
+        "total": _money(attrs.get(search.ORDER_TOTAL)),
+        "escalation_level": attrs.get(search.ESCALATION_LEVEL) or 0,
+        "awaiting_tier": attrs.get(search.AWAITING_APPROVER) or None,
+        "running": execution.status == WorkflowExecutionStatus.RUNNING,
+        "started_at": placed_at.astimezone(UTC).isoformat(),
+        "source": "temporal",
+    }
 
 
 def _money(value: float | None) -> str | None:

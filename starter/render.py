@@ -21,7 +21,7 @@ def print_json(value: Any) -> None:
 
 def order_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
     table = Table(title=title)
-    for column in ("order", "status", "customer", "channel", "total", "esc.", "started"):
+    for column in ("order", "status", "customer", "channel", "total", "esc.", "placed", "from"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(
@@ -32,6 +32,7 @@ def order_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
             row.get("total") or "",
             str(row.get("escalation_level", 0)),
             (row.get("started_at") or "")[:19].replace("T", " "),
+            "" if row.get("source", "temporal") == "temporal" else str(row["source"]),
         )
     return table
 
@@ -52,7 +53,12 @@ def stock_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def show_state(state: OrderState) -> None:
+def show_state(state: OrderState, source: str = "temporal") -> None:
+    if source != "temporal":
+        console.print(
+            f"[yellow]from the {source}: Temporal no longer has this order "
+            "(closed, past the namespace's retention)[/yellow]"
+        )
     console.print(
         f"[bold]{state.order_id}[/bold]  {state.status.value}  "
         f"customer {state.customer_id} via {state.channel}  "

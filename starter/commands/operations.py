@@ -104,6 +104,17 @@ def check(as_json: JsonFlag = False) -> None:
 
 
 @app.command(rich_help_panel=PANEL)
+def redrive(
+    order_id: str,
+    reason: Annotated[str, typer.Option(help="what was fixed, for the audit")],
+) -> None:
+    """Run a failed order's failed step again, once its cause is fixed (a workflow reset)."""
+    from starter.recovery import redrive as reset
+
+    print(f"{order_id}: {run(lambda client: reset(client, order_id, reason))}")
+
+
+@app.command(rich_help_panel=PANEL)
 def schema() -> None:
     """Print the JSON Schema of the canonical order."""
     render.print_json(Order.model_json_schema())

@@ -12,7 +12,7 @@ from domain.commands import OrderEdit
 from domain.holds import ApprovalDecision, HoldType, RejectionDecision
 from domain.order import Address, Order
 from domain.statuses import OrderStatus
-from starter import orders, render
+from starter import orders, read_model, render
 from starter.app import JsonFlag, app, run
 from starter.orders import UserError
 from workers.settings import get_settings
@@ -55,6 +55,7 @@ def place(
     new_orders = read_orders(file)
 
     async def go(client: Any) -> list[dict[str, str]]:
+        await read_model.refuse_known(settings, [order.order_id for order in new_orders])
         placed = []
         for order in new_orders:
             await orders.place(client, settings, order)
@@ -164,22 +165,35 @@ def reject(
 
 @app.command(rich_help_panel=PANEL)
 def status(order_id: str, as_json: JsonFlag = False) -> None:
-    """Where one order is, its shipments, routing decision and history."""
-    state = run(lambda client: orders.state_of(client, order_id))
+    """Where one order is, its shipments, routing decision and history.
+
+    Asks the order's workflow; an order Temporal no longer has (closed and past the
+    namespace's retention) comes from the read model, which says so.
+    """
+    settings = get_settings()
+    state, source = run(lambda client: read_model.find_order(client, settings, order_id))
     if as_json:
-        render.print_json(state.model_dump(mode="json"))
+        render.print_json({**state.model_dump(mode="json"), "source": source})
     else:
-        render.show_state(state)
+        render.show_state(state, source)
 
 
 @app.command("list", rich_help_panel=PANEL)
 def list_(
     status: Annotated[OrderStatus | None, typer.Option(help="only orders in this status")] = None,
     limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", help="also closed orders Temporal no longer has (read model)"),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Orders, oldest first, from Temporal visibility (search attributes)."""
-    rows = run(lambda client: orders.list_orders(client, status, limit))
+    """Orders, oldest first, one row each, from Temporal visibility (search attributes)."""
+    settings = get_settings()
+    if all_:
+        rows = run(lambda client: read_model.all_orders(client, settings, status, limit))
+    else:
+        rows = run(lambda client: orders.list_orders(client, status, limit))
     if as_json:
         render.print_json(rows)
     else:

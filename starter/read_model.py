@@ -1,0 +1,182 @@
+"""The read model as the client sees it: orders Temporal no longer has (namespace retention).
+
+Temporal keeps a closed order's history only for the namespace's retention period; the
+`orders`, `order_events` and `shipments` tables keep it for good. `status` and `list --all`
+answer from here when Temporal has forgotten an order, and say so.
+"""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from temporalio.client import Client
+
+from activities.db.models import OrderEvent, OrderRecord, ShipmentRecord
+from domain.fulfilment import Shipment
+from domain.state import AuditEntry, OrderState
+from domain.statuses import OrderStatus
+from starter.orders import UnknownOrder, UserError, list_orders, state_of
+from workers.settings import Settings
+
+TEMPORAL = "temporal"
+READ_MODEL = "read model"
+
+SHIPMENT_FLAGS = {
+    "SHIPPED": {"shipped": True},
+    "DELIVERED": {"shipped": True, "delivered": True},
+    "LOST": {"shipped": True, "lost": True},
+    "SHIPPED_AFTER_CANCEL": {"shipped": True},
+}
+
+
+def engine_for(database_url: str) -> Engine:
+    from activities.db.engine import make_engine
+
+    return make_engine(database_url, pool_size=1)
+
+
+async def find_order(client: Client, settings: Settings, order_id: str) -> tuple[OrderState, str]:
+    """The order from its workflow, or from the read model once Temporal has forgotten it."""
+    try:
+        return await state_of(client, order_id), TEMPORAL
+    except UnknownOrder:
+        engine = engine_for(settings.resolved_database_url)
+        try:
+            state = await asyncio.to_thread(order_state, engine, order_id)
+        finally:
+            engine.dispose()
+        if state is None:
+            raise
+        return state, READ_MODEL
+
+
+async def all_orders(
+    client: Client, settings: Settings, status: OrderStatus | None, limit: int
+) -> list[dict[str, Any]]:
+    """Every order: Temporal's rows, then those only the read model still has; oldest first."""
+    everything = await list_orders(client, None, limit=10**9)  # one row per order
+    known = {row["order_id"] for row in everything}
+    rows = [row for row in everything if status is None or row["status"] == status.value]
+    engine = engine_for(settings.resolved_database_url)
+    try:
+        rows += await asyncio.to_thread(order_rows, engine, status, known)
+    finally:
+        engine.dispose()
+    rows.sort(key=lambda row: row["started_at"])
+    return rows[:limit]
+
+
+def order_state(engine: Engine, order_id: str) -> OrderState | None:
+    """The order as its read model records it; None when it was never placed here."""
+    with Session(engine) as session:
+        row = session.get(OrderRecord, order_id)
+        if row is None:
+            return None
+        events = session.scalars(
+            select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+        ).all()
+        parcels = session.scalars(
+            select(ShipmentRecord)
+            .where(ShipmentRecord.order_id == order_id)
+            .order_by(ShipmentRecord.shipment_id)
+        ).all()
+        content = row.order
+        return OrderState(
+            order_id=row.order_id,
+            status=OrderStatus(row.status),
+            customer_id=row.customer_id,
+            channel=row.channel,
+            currency=row.currency,
+            total=row.total,
+            lines=[
+                {k: line[k] for k in ("sku", "quantity", "unit_price")}
+                for line in content.get("lines", [])
+            ],
+            promised_date=row.promised_date,
+            escalation_level=row.escalation_level,
+            reason=row.reason,
+            shipments=[
+                Shipment(
+                    shipment_id=p.shipment_id,
+                    warehouse=p.warehouse,
+                    lines=[],
+                    carrier=p.carrier,
+                    service=p.service,
+                    tracking_number=p.tracking_number,
+                    label_id=p.label_id,
+                    shipping_cost=p.cost,
+                    **SHIPMENT_FLAGS.get(p.state, {}),
+                )
+                for p in parcels
+                if p.state != "VOIDED"
+            ],
+            events=[
+                AuditEntry(
+                    at=e.at,
+                    status=OrderStatus(e.status),
+                    actor=e.actor,
+                    what=e.reason or e.step,
+                )
+                for e in events
+            ],
+        )
+
+
+def order_rows(
+    engine: Engine, status: OrderStatus | None, leave_out: set[str]
+) -> list[dict[str, Any]]:
+    """`list` rows for the read model's orders, but those in `leave_out` (Temporal has them)."""
+    query = select(OrderRecord).order_by(OrderRecord.created_at)
+    if status is not None:
+        query = query.where(OrderRecord.status == status.value)
+    with Session(engine) as session:
+        return [
+            {
+                "order_id": row.order_id,
+                "status": row.status,
+                "customer_id": row.customer_id,
+                "channel": row.channel,
+                "total": f"{row.total:.2f}",
+                "escalation_level": row.escalation_level,
+                "awaiting_tier": None,
+                "running": False,
+                "started_at": _utc(row.created_at).isoformat(),
+                "source": READ_MODEL,
+            }
+            for row in session.scalars(query)
+            if row.order_id not in leave_out
+        ]
+
+
+async def refuse_known(settings: Settings, order_ids: list[str]) -> None:
+    """Order ids are used once, also after Temporal forgot the order (retention)."""
+    engine = engine_for(settings.resolved_database_url)
+    try:
+        known = await asyncio.to_thread(known_orders, engine, order_ids)
+    except DBAPIError as error:
+        raise UserError(
+            f"cannot read the order database ({type(error.orig).__name__}); "
+            "is ORDERFLOW_DATABASE_URL right, and migrated (orderflow migrate)?"
+        ) from None
+    finally:
+        engine.dispose()
+    for order_id, status in known.items():
+        raise UserError(f"order {order_id} already exists ({status}); order ids are used once")
+
+
+def known_orders(engine: Engine, order_ids: list[str]) -> dict[str, str]:
+    """Which of these order ids the read model has, with their status."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(OrderRecord.order_id, OrderRecord.status).where(
+                OrderRecord.order_id.in_(order_ids)
+            )
+        ).all()
+    return {order_id: status for order_id, status in rows}
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite gives back naive datetimes
