@@ -19,6 +19,7 @@ def env_for(client: Client, settings: Settings, base: dict[str, str]) -> dict[st
         **base,
         "ORDERFLOW_TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "ORDERFLOW_TASK_QUEUE": settings.task_queue,
+        "ORDERFLOW_DATABASE_URL": settings.database_url or "",
     }
 
 
