@@ -147,15 +147,15 @@ class IntakeActivities:
     def _reenter(existing: OrderRecord, order: Order, run_id: str) -> None:
         """The same order again (a reset run of its workflow, a retried start), or a clash.
 
-        Identity is the order id plus the content as placed (edits later change the row's
-        content, not what a new run of the same workflow starts from), never the run id.
+        Identity is the order id plus its content as placed (what a reset run starts from)
+        or as last edited (what an edited order is validated with), never the run id.
         A closed order (rejected, cancelled, failed) is never entered again.
 
         Raises:
             ApplicationError: type "DuplicateOrder" when the id was used for other content.
         """
-        placed = existing.order.get("_placed") or existing.fingerprint
-        if placed != fingerprint(order) or existing.customer_id != order.customer_id:
+        known = {existing.order.get("_placed") or existing.fingerprint, existing.fingerprint}
+        if fingerprint(order) not in known or existing.customer_id != order.customer_id:
             raise ApplicationError(
                 f"order id {order.order_id} was already used for a different order",
                 type="DuplicateOrder",

@@ -1,6 +1,6 @@
 """What `orderflow status` shows: the workflow's own view of one order."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 
 from domain.fulfilment import AllocationResult, Shipment
 from domain.holds import Hold
+from domain.order import Order
+from domain.policy import SlaPolicy
 from domain.returns import Rma
 from domain.statuses import OrderStatus
 from domain.steps import CaptureResult, PaymentAuthorization
@@ -45,3 +47,32 @@ class OrderState(BaseModel):
     reason: str | None = None
     compensations: list[str] = Field(default_factory=list)
     events: list[AuditEntry] = Field(default_factory=list)
+
+
+class ReturnsLedger(BaseModel):
+    """What the returns stage knows, carried into a fresh run of the order's workflow."""
+
+    rmas: list[Rma] = Field(default_factory=list)
+    returned: dict[str, int] = Field(default_factory=dict)
+    """Units claimed by RMAs so far, per SKU."""
+    opened_at: dict[str, datetime] = Field(default_factory=dict)
+    received_at: dict[str, datetime] = Field(default_factory=dict)
+    escalated: list[str] = Field(default_factory=list)
+    """RMAs whose late refund was escalated already (once each)."""
+    delivered_at: datetime
+    shipments: list[Shipment]
+    delivered: dict[str, int]
+    window: timedelta
+
+
+class ContinuedOrder(BaseModel):
+    """A delivered, invoiced order continued as new for its return window (small history).
+
+    The first run ends when the order is invoiced; each later run starts with this and only
+    keeps the returns desk open (see README, "Orders that live for weeks").
+    """
+
+    order: Order
+    state: OrderState
+    returns: ReturnsLedger
+    sla: SlaPolicy

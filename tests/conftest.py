@@ -95,6 +95,10 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
         'system.namespaceMinRetentionLocal="1s"',
         "--dynamic-config-value",
         'history.retentionTimerJitterDuration="1s"',
+        # Temporal suggests a fresh run after 60 events (4 Ki in production), so the returns
+        # stage's continue-as-new is exercised by every test with a few RMAs.
+        "--dynamic-config-value",
+        "limit.historyCount.suggestContinueAsNew=60",
     ]
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]

@@ -24,9 +24,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.geography import COUNTRY_CENTROIDS
     from domain.holds import ApprovalDecision, Hold, HoldType, RejectionDecision
     from domain.order import Order
+    from domain.policy import SlaPolicy
     from domain.returns import InspectionRequest, RefundResult, ReturnRequest, Rma
     from domain.stages import Command, Stage, check
-    from domain.state import OrderState
+    from domain.state import ContinuedOrder, OrderState
     from domain.statuses import OrderStatus
     from domain.steps import EditedOrder, ValidatedOrder
     from domain.validation import address_problems
@@ -44,28 +45,42 @@ AUDIT_IN_MAIN_LOOP = "approval-audited-by-main-loop"
 """Patch id: approvals are audited by the main loop, not by the handler (see README,
 "Changing the workflow"); remove the old branch once no order started before it runs."""
 
+RETURNS_IN_A_FRESH_RUN = "returns-in-a-fresh-run"
+"""Patch id: an invoiced order continues as new for its return window, and again whenever
+Temporal suggests it; orders already in their return window finish in the run they have."""
+
 
 @workflow.defn
 class OrderWorkflow(ApprovalStage, StockWaves):
     """Validate, hold for approval, authorise, reserve + route, book, ship, deliver, capture."""
 
     @workflow.init
-    def __init__(self, order: Order) -> None:
+    def __init__(self, placed: Order | ContinuedOrder) -> None:
+        carried = placed if isinstance(placed, ContinuedOrder) else None
+        order = carried.order if carried else placed
+        assert isinstance(order, Order)
         self._order = order
-        self._state = OrderState(
-            order_id=order.order_id,
-            status=OrderStatus.RECEIVED,
-            customer_id=order.customer_id,
-            channel=order.channel.value,
-            currency=order.currency,
-            lines=[line.model_dump(mode="json") for line in order.lines],
-            promised_date=order.promised_date,
+        self._state = (
+            carried.state.model_copy()
+            if carried
+            else OrderState(
+                order_id=order.order_id,
+                status=OrderStatus.RECEIVED,
+                customer_id=order.customer_id,
+                channel=order.channel.value,
+                currency=order.currency,
+                lines=[line.model_dump(mode="json") for line in order.lines],
+                promised_date=order.promised_date,
+            )
         )
-        self._stage = Stage.INTAKE
+        self._stage = Stage.RETURNS if carried else Stage.INTAKE
         self._gate = ApprovalGate(order)
         self._parcels = Parcels(self)
         self._returns = ReturnDesk(order, self)
-        self._compensations: list[str] = []
+        self._compensations: list[str] = list(carried.state.compensations) if carried else []
+        if carried:
+            self._gate.holds = list(carried.state.holds)
+            self._returns.restore(carried.returns)
         self._cancel: CancelRequest | None = None
         self._rejection: RejectionDecision | None = None
         self._releases = []
@@ -76,9 +91,13 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         self._restock_attempts = 0
 
     @workflow.run
-    async def run(self, order: Order) -> OrderState:
+    async def run(self, placed: Order | ContinuedOrder) -> OrderState:
+        """An order from placement, or (ContinuedOrder) an invoiced one in its return window."""
         try:
-            await self._fulfil(await self._accept())
+            if isinstance(placed, ContinuedOrder):
+                await self._stay_open_for_returns(placed.sla, fresh_run_now=False)
+            else:
+                await self._fulfil(await self._accept())
         except BusinessFailure as failure:
             await self._stop()
             final = OrderStatus.REJECTED if failure.kind in INTAKE_FAILURES else OrderStatus.FAILED
@@ -174,7 +193,32 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         desk.shipments, desk.window = self._state.shipments, v.sla.return_window
         desk.delivered = self.delivered_units()
         self._stage = Stage.RETURNS
-        await desk.stay_open(v.sla)
+        await self._open_returns(v.sla)
+
+    async def _open_returns(self, sla: SlaPolicy) -> None:
+        """Versioned: orders invoiced before the patch keep their window in the same run."""
+        if workflow.patched(RETURNS_IN_A_FRESH_RUN):
+            await self._stay_open_for_returns(sla, fresh_run_now=True)
+        else:
+            await self._returns.stay_open(sla, lambda: False)
+
+    async def _stay_open_for_returns(self, sla: SlaPolicy, *, fresh_run_now: bool) -> None:
+        """The return window in runs of its own: a fresh run right after invoicing, and again
+        whenever Temporal suggests one, so an order's history stays small however many RMAs
+        it sees. A run ends only when no job is queued and no handler is still answering."""
+        desk = self._returns
+
+        def fresh_run_wanted() -> bool:
+            return fresh_run_now or workflow.info().is_continue_as_new_suggested()
+
+        while not await desk.stay_open(sla, fresh_run_wanted):
+            await workflow.wait_condition(lambda: workflow.all_handlers_finished() or desk.busy)
+            if not desk.busy:
+                workflow.continue_as_new(
+                    ContinuedOrder(
+                        order=self._order, state=self._snapshot(), returns=desk.ledger(), sla=sla
+                    )
+                )
 
     def _snapshot(self) -> OrderState:
         """The state as callers see it; built fresh, never written back (queries read only)."""

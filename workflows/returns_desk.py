@@ -6,6 +6,7 @@ job's activities and hands the outcome back. A failed job is the sender's one-li
 never the workflow task's.
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         refund_amount,
         rma_id_for,
     )
+    from domain.state import ReturnsLedger
     from domain.statuses import OrderStatus
     from workflows.messages import refused
     from workflows.steps import BusinessFailure, run_step
@@ -121,10 +123,42 @@ class ReturnDesk:
             raise result
         return result
 
+    # --- carried across runs (continue-as-new) -------------------------------------------
+
+    def ledger(self) -> ReturnsLedger:
+        """Everything the stage knows, for a fresh run; only taken when no job is queued."""
+        assert self.delivered_at is not None and not self._jobs
+        return ReturnsLedger(
+            rmas=self.rmas,
+            returned=self._returned,
+            opened_at=self._opened_at,
+            received_at=self._received_at,
+            escalated=sorted(self._escalated),
+            delivered_at=self.delivered_at,
+            shipments=self.shipments,
+            delivered=self.delivered,
+            window=self.window,
+        )
+
+    def restore(self, ledger: ReturnsLedger) -> None:
+        """Pick up where the previous run left off (the order was captured before it ended)."""
+        self.rmas, self._returned = list(ledger.rmas), dict(ledger.returned)
+        self._opened_at, self._received_at = dict(ledger.opened_at), dict(ledger.received_at)
+        self._escalated = set(ledger.escalated)
+        self.delivered_at, self.captured = ledger.delivered_at, True
+        self.shipments, self.delivered = list(ledger.shipments), dict(ledger.delivered)
+        self.window = ledger.window
+
+    @property
+    def busy(self) -> bool:
+        """A job is queued: the stage must run it before the run may end."""
+        return bool(self._jobs)
+
     # --- the main loop of the stage ------------------------------------------------------
 
-    async def stay_open(self, sla: SlaPolicy) -> None:
-        """Run queued jobs until the window has closed and every RMA is settled.
+    async def stay_open(self, sla: SlaPolicy, fresh_run_wanted: Callable[[], bool]) -> bool:
+        """Run queued jobs until the window has closed and every RMA is settled (True), or
+        until `fresh_run_wanted()` with no job queued (False: the caller continues as new).
 
         Refunds have an SLA from receipt (escalated once); an RMA whose parcel never arrives
         expires `rma_expire_after` after it was opened, so no order stays open forever.
@@ -137,7 +171,9 @@ class ReturnDesk:
             now = workflow.now()
             pending = [r for r in self.rmas if r.state not in ("REFUNDED", "EXPIRED")]
             if now >= window_ends and not pending:
-                return
+                return True
+            if fresh_run_wanted():
+                return False
             deadlines = [window_ends] if now < window_ends else []
             deadlines += [
                 self._received_at[r.rma_id] + sla.refund_escalate_after
@@ -151,7 +187,7 @@ class ReturnDesk:
             ]
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._jobs),
+                    lambda: bool(self._jobs) or fresh_run_wanted(),
                     timeout=max(min(deadlines) - now, timedelta(seconds=1)) if deadlines else None,
                 )
             except TimeoutError:
