@@ -1,42 +1,62 @@
-"""Determinism: OrderWorkflow replays the histories of real orders, live ones and recorded ones.
+"""Determinism: the workflows replay the histories of real orders, live ones and recorded ones.
 
-The recorded (golden) histories in `histories/` are orders run by an earlier version of the
-workflow (completed, cancelled and approved: the returns-desk version, c56d578); those in
-`histories/stage-table/` by the version with the stage table, whose approvals are audited by
-the main loop behind the patch "approval-audited-by-main-loop" (the old ones replay through
-its unpatched branch). A change to OrderWorkflow that would break orders already running
-makes their replay fail here. When a change is deliberate (and patched with
-`workflow.patched`), keep the old files and add new ones:
-`ORDERFLOW_WRITE_HISTORIES=<dir> pytest tests/replay -k live` writes completed.json,
-cancelled.json and approved.json of the current version into <dir>.
+Every `*.json` under `histories/` is a recorded (golden) history and must replay with the
+current code. `histories/*.json` were made by the returns-desk version (c56d578: completed,
+cancelled, approved), `histories/stage-table/` by the version with the stage table, whose
+approvals are audited by the main loop behind the patch "approval-audited-by-main-loop" (the
+older ones replay through its unpatched branch), and `histories/paths/` hold one golden per
+path of an order (and of a goods receipt), one per scenario in `scenarios.py`. A change that
+would break orders already running makes their replay fail here.
+
+When a change is deliberate (and patched with `workflow.patched`), keep the old folders and
+record the current version's goldens beside them (a few seconds, its own dev server):
+
+    python -m tests.replay.record              # into histories/<git describe>/
+    python -m tests.replay.record histories/x --only happy split
+
+A new path of the order gets a scenario in `scenarios.py` (and so a golden next time).
 """
 
 import asyncio
-import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from domain.holds import ApprovalDecision
 from domain.order import Order
-from domain.state import OrderState
-from domain.statuses import OrderStatus
-from starter import orders
-from tests.factories import make_order, new_sku
+from domain.stock import StockReceipt
+from tests.replay import scenarios
 from workers.settings import Settings
 from workflows import search
 from workflows.order import OrderWorkflow
-from workflows.receipt import StockReceiptWorkflow
+from workflows.receipt import StockReceiptWorkflow, receipt_workflow_id
 
 HISTORIES = Path(__file__).parent / "histories"
+PATHS = HISTORIES / "paths"
 GOLDEN = ("completed", "cancelled", "approved")
+PATH_NAMES = (  # every path of an order that has a golden of the current version
+    "happy",
+    "split",
+    "backorder-restock",
+    "receipt",  # the StockReceiptWorkflow of that restock
+    "approval-escalated",
+    "auto-rejected",
+    "edited",
+    "cancel-intake",  # a cancel at each stage that takes one (domain/stages.py) ...
+    "cancel-approval",
+    "cancel-booking",  # ... and at each wait inside FULFILMENT
+    "cancel-backordered",
+    "cancel-booked",
+    "carrier-fallback",
+    "return-partial-refund",
+    "credit-note",
+)
 
 
 def replayer(*workflows: type) -> Replayer:
@@ -58,77 +78,31 @@ async def replay(histories: list[WorkflowHistory], *workflows: type) -> None:
 
 
 def golden(path: Path) -> WorkflowHistory:
-    """A recorded history, under the workflow id of the order in its start event."""
+    """A recorded history, under the workflow id its type gives its input (see search.py)."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     started = history.events[0].workflow_execution_started_event_attributes
-    [order] = pydantic_data_converter.payload_converter.from_payloads(
-        list(started.input.payloads), [Order]
-    )
-    return WorkflowHistory(search.workflow_id(order.order_id), history.events)
-
-
-async def closed(client: Client, order_id: str) -> OrderState:
-    handle = client.get_workflow_handle(search.workflow_id(order_id), result_type=OrderState)
-    return await asyncio.wait_for(handle.result(), 30)
-
-
-async def completed_order(client: Client, settings: Settings, engine: Engine) -> str:
-    """Placed, shipped, delivered, invoiced; closes when the (short) return window ends."""
-    sku = await asyncio.to_thread(new_sku, engine, {"AMS": 10, "MAD": 10})
-    order = make_order({sku: 2})
-    await orders.place(client, settings, order)
-    state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-    for shipment in state.shipments:
-        await orders.notify_shipment(client, order.order_id, "ship", shipment.shipment_id, "wms")
-    await orders.wait_for(client, order.order_id, OrderStatus.SHIPPED, 30)
-    for shipment in state.shipments:
-        await orders.notify_shipment(client, order.order_id, "deliver", shipment.shipment_id, "dhl")
-    assert (await closed(client, order.order_id)).status == OrderStatus.COMPLETED
-    return order.order_id
-
-
-async def cancelled_order(client: Client, settings: Settings, engine: Engine) -> str:
-    """Cancelled once labels were booked: labels, stock and authorisation are undone."""
-    sku = await asyncio.to_thread(new_sku, engine, {"FRA": 10})
-    order = make_order({sku: 1}, country="DE")
-    await orders.place(client, settings, order)
-    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-    await orders.cancel(client, order.order_id, "customer changed their mind", "cs-agent")
-    state = await closed(client, order.order_id)
-    assert state.status == OrderStatus.CANCELLED and len(state.events) > 4
-    return order.order_id
-
-
-async def approved_order(client: Client, settings: Settings, engine: Engine) -> str:
-    """Held for a manager, approved, booked: still running, waiting for the warehouse."""
-    sku = await asyncio.to_thread(new_sku, engine, {"AMS": 20}, price="1000.00")
-    order = make_order({sku: 6}, price="1000.00")
-    await orders.place(client, settings, order)
-    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 30)
-    await orders.approve(client, order.order_id, ApprovalDecision(by="mia.manager", note="ok"))
-    await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
-    return order.order_id
+    payloads = list(started.input.payloads)
+    kind = started.workflow_type.name
+    convert = pydantic_data_converter.payload_converter.from_payloads
+    if kind == "StockReceiptWorkflow":
+        [receipt] = convert(payloads, [StockReceipt])
+        workflow_id = receipt_workflow_id(receipt.receipt_id)
+    else:
+        assert kind == "OrderWorkflow", f"{path.name}: no replayer for {kind}"
+        [order] = convert(payloads, [Order])
+        workflow_id = search.workflow_id(order.order_id)
+    return WorkflowHistory(workflow_id, history.events)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.settings(return_window="2s")
-async def test_live_histories_replay(client: Client, worker: Settings, engine: Engine) -> None:
-    ids = await asyncio.gather(
-        completed_order(client, worker, engine),
-        cancelled_order(client, worker, engine),
-        approved_order(client, worker, engine),
-    )
-    histories = [
-        await client.get_workflow_handle(search.workflow_id(i)).fetch_history() for i in ids
-    ]
-    await replay(histories)
-
-    target = os.environ.get("ORDERFLOW_WRITE_HISTORIES")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        for name, history in zip(GOLDEN, histories, strict=True):
-            text = json.dumps(history.to_json_dict(), indent=1) + "\n"
-            (Path(target) / f"{name}.json").write_text(text)
+async def test_live_histories_replay(client: Client, settings: Settings, engine: Engine) -> None:
+    """Every scenario (all of them: ~20 s together) on the session server, then replayed."""
+    ids, failures = await scenarios.run(scenarios.Lab(client, engine, settings))
+    for name, error in failures.items():
+        raise AssertionError(f"scenario {name} failed: {error!r}") from error
+    assert sorted(ids) == sorted(scenarios.GOLDENS)
+    handles = [client.get_workflow_handle(i) for i in ids.values()]
+    await replay(list(await asyncio.gather(*(h.fetch_history() for h in handles))))
 
 
 @pytest.mark.parametrize(
@@ -136,12 +110,18 @@ async def test_live_histories_replay(client: Client, worker: Settings, engine: E
 )
 async def test_recorded_history_replays(path: Path) -> None:
     history = golden(path)
-    assert len(history.events) > 20
+    finished = history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+    assert finished or len(history.events) > 20, "a golden is a finished run or a long one"
     await replay([history])
 
 
 def test_the_recorded_histories_are_there() -> None:
-    assert {f"{name}.json" for name in GOLDEN} <= {p.name for p in HISTORIES.glob("*.json")}
+    for version in (HISTORIES, HISTORIES / "stage-table"):
+        assert {f"{name}.json" for name in GOLDEN} <= {p.name for p in version.glob("*.json")}
+    assert set(PATH_NAMES) <= set(scenarios.GOLDENS)
+    assert set(PATH_NAMES) <= {p.stem for p in PATHS.glob("*.json")}
+    # a scenario added later may have its golden in a newer version's folder only
+    assert set(scenarios.GOLDENS) <= {p.stem for p in HISTORIES.glob("*/*.json")}
 
 
 @workflow.defn(name="OrderWorkflow", sandboxed=False)  # the sandbox would re-import pytest
@@ -153,6 +133,7 @@ class ReorderedWorkflow:
         await workflow.sleep(1)
 
 
-async def test_an_incompatible_change_fails_the_replay() -> None:
+@pytest.mark.parametrize("name", ["completed.json", "paths/happy.json"])
+async def test_an_incompatible_change_fails_the_replay(name: str) -> None:
     with pytest.raises(workflow.NondeterminismError):
-        await replay([golden(HISTORIES / "completed.json")], ReorderedWorkflow)
+        await replay([golden(HISTORIES / name)], ReorderedWorkflow)
