@@ -82,11 +82,13 @@ async def record(target: Path, only: set[str] | None) -> int:
             )
             target.mkdir(parents=True, exist_ok=True)
             for name, workflow_id in sorted(ids.items()):
-                history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-                await replayer.replay_workflow(history)  # raises if it does not replay
-                text = json.dumps(history.to_json_dict(), indent=1) + "\n"
-                (target / f"{name}.json").write_text(text)
-                print(f"{name:24} {len(history.events):4} events  {workflow_id}")
+                runs = await scenarios.runs_of(env.client, workflow_id)
+                for n, history in enumerate(runs, start=1):  # name.json, name.run2.json, ...
+                    await replayer.replay_workflow(history)  # raises if it does not replay
+                    text = json.dumps(history.to_json_dict(), indent=1) + "\n"
+                    file = f"{name}.json" if n == 1 else f"{name}.run{n}.json"
+                    (target / file).write_text(text)
+                    print(f"{file:28} {len(history.events):4} events  {workflow_id}")
         finally:
             await env.shutdown()
             engine.dispose()

@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
 
 from activities.db.models import OrderRecord
 from domain.commands import OrderEdit
@@ -102,6 +103,22 @@ async def run(
             assert set(outcome) == set(goldens), (name, outcome)
             ids.update({g: i for g, i in outcome.items() if only is None or g in only})
     return ids, failures
+
+
+async def runs_of(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """Every run of a workflow, first to latest: an order continues as new once invoiced."""
+    latest = await client.get_workflow_handle(workflow_id).fetch_history()
+    started = latest.events[0].workflow_execution_started_event_attributes
+    run_id: str | None = started.first_execution_run_id
+    runs = []
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        runs.append(history)
+        last = history.events[-1]
+        run_id = None
+        if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return runs
 
 
 # --- helpers: what a person or the warehouse does -------------------------------------------

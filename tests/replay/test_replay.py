@@ -4,8 +4,11 @@ Every `*.json` under `histories/` is a recorded (golden) history and must replay
 current code. `histories/*.json` were made by the returns-desk version (c56d578: completed,
 cancelled, approved), `histories/stage-table/` by the version with the stage table, whose
 approvals are audited by the main loop behind the patch "approval-audited-by-main-loop" (the
-older ones replay through its unpatched branch), and `histories/paths/` hold one golden per
-path of an order (and of a goods receipt), one per scenario in `scenarios.py`. A change that
+older ones replay through its unpatched branch); `histories/paths/` hold one golden per path
+of an order (and of a goods receipt), one per scenario in `scenarios.py`, made by the version
+before "returns-in-a-fresh-run" (28bf278: their return windows replay through its unpatched
+branch), and `histories/fresh-run/` the same paths by the version with it: an invoiced order
+continues as new, so its return window is a second file, `<path>.run2.json`. A change that
 would break orders already running makes their replay fail here.
 
 When a change is deliberate (and patched with `workflow.patched`), keep the old folders and
@@ -30,6 +33,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.order import Order
+from domain.policy import SlaPolicy
+from domain.state import ContinuedOrder, OrderState
 from domain.stock import StockReceipt
 from tests.replay import scenarios
 from workers.settings import Settings
@@ -38,7 +43,7 @@ from workflows.order import OrderWorkflow
 from workflows.receipt import StockReceiptWorkflow, receipt_workflow_id
 
 HISTORIES = Path(__file__).parent / "histories"
-PATHS = HISTORIES / "paths"
+PATHS = (HISTORIES / "paths", HISTORIES / "fresh-run")
 GOLDEN = ("completed", "cancelled", "approved")
 PATH_NAMES = (  # every path of an order that has a golden of the current version
     "happy",
@@ -89,7 +94,8 @@ def golden(path: Path) -> WorkflowHistory:
         workflow_id = receipt_workflow_id(receipt.receipt_id)
     else:
         assert kind == "OrderWorkflow", f"{path.name}: no replayer for {kind}"
-        [order] = convert(payloads, [Order])
+        [placed] = convert(payloads, [Order | ContinuedOrder])  # a later run: ContinuedOrder
+        order = placed.order if isinstance(placed, ContinuedOrder) else placed
         workflow_id = search.workflow_id(order.order_id)
     return WorkflowHistory(workflow_id, history.events)
 
@@ -101,8 +107,8 @@ async def test_live_histories_replay(client: Client, settings: Settings, engine:
     for name, error in failures.items():
         raise AssertionError(f"scenario {name} failed: {error!r}") from error
     assert sorted(ids) == sorted(scenarios.GOLDENS)
-    handles = [client.get_workflow_handle(i) for i in ids.values()]
-    await replay(list(await asyncio.gather(*(h.fetch_history() for h in handles))))
+    runs = await asyncio.gather(*(scenarios.runs_of(client, i) for i in ids.values()))
+    await replay([history for histories in runs for history in histories])
 
 
 @pytest.mark.parametrize(
@@ -110,7 +116,10 @@ async def test_live_histories_replay(client: Client, settings: Settings, engine:
 )
 async def test_recorded_history_replays(path: Path) -> None:
     history = golden(path)
-    finished = history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+    finished = history.events[-1].event_type in (
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    )
     assert finished or len(history.events) > 20, "a golden is a finished run or a long one"
     await replay([history])
 
@@ -119,7 +128,8 @@ def test_the_recorded_histories_are_there() -> None:
     for version in (HISTORIES, HISTORIES / "stage-table"):
         assert {f"{name}.json" for name in GOLDEN} <= {p.name for p in version.glob("*.json")}
     assert set(PATH_NAMES) <= set(scenarios.GOLDENS)
-    assert set(PATH_NAMES) <= {p.stem for p in PATHS.glob("*.json")}
+    for version in PATHS:
+        assert set(PATH_NAMES) <= {p.stem for p in version.glob("*.json")}
     # a scenario added later may have its golden in a newer version's folder only
     assert set(scenarios.GOLDENS) <= {p.stem for p in HISTORIES.glob("*/*.json")}
 
@@ -133,7 +143,32 @@ class ReorderedWorkflow:
         await workflow.sleep(1)
 
 
-@pytest.mark.parametrize("name", ["completed.json", "paths/happy.json"])
+@pytest.mark.parametrize("name", ["completed.json", "paths/happy.json", "fresh-run/happy.json"])
 async def test_an_incompatible_change_fails_the_replay(name: str) -> None:
     with pytest.raises(workflow.NondeterminismError):
         await replay([golden(HISTORIES / name)], ReorderedWorkflow)
+
+
+@workflow.defn(name="OrderWorkflow", sandboxed=False)
+class UnpatchedFreshRun(OrderWorkflow):
+    """The fresh-run change made without `workflow.patched`: every order continues as new."""
+
+    @workflow.init
+    def __init__(self, placed: Order | ContinuedOrder) -> None:
+        super().__init__(placed)
+
+    @workflow.run
+    async def run(self, placed: Order | ContinuedOrder) -> OrderState:
+        return await super().run(placed)
+
+    async def _open_returns(self, sla: SlaPolicy) -> None:
+        await self._stay_open_for_returns(sla, fresh_run_now=True)
+
+
+async def test_the_fresh_run_change_needs_its_patch() -> None:
+    """Without the patch, orders already in their return window would break (negative
+    control for the versioning: the same change behind `workflow.patched` replays)."""
+    old = golden(PATHS[0] / "return-partial-refund.json")
+    with pytest.raises(workflow.NondeterminismError):
+        await replay([old], UnpatchedFreshRun)
+    await replay([old], OrderWorkflow)
