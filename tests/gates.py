@@ -28,14 +28,18 @@ class GoAhead:
     def go(self) -> None:
         self._go.set()
 
+    def hold(self) -> None:
+        """Called from the activity's thread: say it was reached, wait for `go`."""
+        self.entered.set()
+        self._go.wait(60)
+
     def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """The same activity (name, argument types), waiting for `go` before it runs."""
         name = activity._Definition.must_from_callable(fn).name
 
         @functools.wraps(fn)
         def held(*args: Any) -> Any:
-            self.entered.set()
-            self._go.wait(60)
+            self.hold()
             return fn(*args)
 
         held.__dict__.pop("__temporal_activity_definition", None)  # copied by wraps

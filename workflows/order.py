@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.order import Order
     from domain.policy import SlaPolicy
     from domain.returns import InspectionRequest, RefundResult, ReturnRequest, Rma
-    from domain.stages import Command, Stage, check
+    from domain.stages import Command, Stage, accepts, check
     from domain.state import ContinuedOrder, OrderState
     from domain.statuses import OrderStatus
     from domain.steps import EditedOrder, ValidatedOrder
@@ -463,21 +463,21 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         Returns the order's status after the attempt, so a receipt serves backorders one by
         one in priority order; an order not waiting for stock answers at once.
         """
-        if self._state.status != OrderStatus.BACKORDERED or self._stage not in (
-            Stage.FULFILMENT,
-            Stage.IN_TRANSIT,
-        ):
-            return self._state.status.value
+        if self._state.status != OrderStatus.BACKORDERED or not self._takes_stock():
+            return self._state.status.value  # not an error: the receipt offers to the next
         self._restock_requests += 1
         ticket = self._restock_requests
         await workflow.wait_condition(
             lambda: (
                 self._restock_attempts >= ticket
                 or self._state.status != OrderStatus.BACKORDERED
-                or self._stage not in (Stage.FULFILMENT, Stage.IN_TRANSIT)
+                or not self._takes_stock()
             )
         )
         return self._state.status.value
+
+    def _takes_stock(self) -> bool:
+        return accepts(self._stage, Command.STOCK_ARRIVED)  # the stage table decides
 
     @workflow.query
     def status(self) -> OrderState:

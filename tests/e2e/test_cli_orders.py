@@ -54,7 +54,7 @@ async def test_place_follow_and_list_an_order_from_the_cli(
 
     rows: dict[str, dict[str, object]] = {}
     for _ in range(20):  # visibility is updated asynchronously
-        listed = await run_cli("list", "--json", env=env)
+        listed = await run_cli("list", "--limit", "1000000", "--json", env=env)
         rows = {row["order_id"]: row for row in json.loads(listed.stdout)}
         if rows.get(order.order_id, {}).get("status") == "COMPLETED":
             break

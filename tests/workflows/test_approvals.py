@@ -147,7 +147,7 @@ async def test_unanswered_approval_escalates_once_then_auto_rejects(
     await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 30)
     mine: dict[str, object] = {}
     for _ in range(50):  # visibility is updated asynchronously: give it a moment
-        rows = await orders.list_orders(client, OrderStatus.AWAITING_APPROVAL)
+        rows = await orders.list_orders(client, OrderStatus.AWAITING_APPROVAL, limit=10**6)
         mine = next((r for r in rows if r["order_id"] == order.order_id), {})
         if mine:
             break
