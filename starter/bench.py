@@ -1,51 +1,65 @@
-"""`orderflow bench`: order throughput as a ratio to a bare 6-activity workflow, same run."""
+"""`orderflow bench`: orders against two fair baselines, in the same worker processes, same run.
+
+The fairness rules (README, "Speed"): the baselines (`workflows/baseline.py`: six no-op plain
+activities; six no-op local activities) and the orders run in the same `orderflow worker`
+processes, on one task queue, with the same options, against the same server, interleaved in
+rounds so that drift shows; the load comes from this process, not the workers'. Every
+workflow is followed the same way (a long poll on its history, no queries that would load the
+workers), and its latency is the server's own clock: started → done (a baseline completes; an
+order's done is the upsert of OrderStatus=AWAITING_SHIPMENT, its labels booked).
+"""
 
 import asyncio
+import json
+import math
+import statistics
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio import activity, workflow
-from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHandle
 
 from domain.order import Order
-from domain.statuses import OrderStatus
 from starter import orders
 from workers.settings import Settings
+from workflows.baseline import LocalBaselineWorkflow, PlainBaselineWorkflow
 
 BENCH_SKU = "BENCH-1"
+WORKLOADS = ("plain", "local", "orders")
+LOCAL_MARKER = "core_local_activity"
+CLOSED_OK = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+CLOSED = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
 
 
-@activity.defn
-async def noop(step: int) -> int:
-    return step
+class BenchError(Exception):
+    """A workflow of the bench did not reach its done point (an order rejected, ...)."""
 
 
-@workflow.defn
-class BaselineWorkflow:
-    """The floor: six plain activities in a row, the count an order runs until labels exist."""
+@dataclass
+class Sample:
+    """One workflow, from its history up to its done event."""
 
-    @workflow.run
-    async def run(self) -> None:
-        for step in range(6):
-            await workflow.execute_activity(
-                noop, step, start_to_close_timeout=timedelta(seconds=30)
-            )
+    latency: float  # seconds, server clock
+    events: int
+    activities: int
+    local_activities: int
+    workflow_tasks: int
+    steps: dict[str, float] = field(default_factory=dict)  # activity type -> seconds
 
-
-async def _timed(count: int, concurrency: int, one: Any) -> float:
-    """Workflows per second for `count` runs of `one(i)`, at most `concurrency` at a time."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def run(i: int) -> None:
-        async with gate:
-            await one(i)
-
-    started = time.monotonic()
-    await asyncio.gather(*(run(i) for i in range(count)))
-    return count / (time.monotonic() - started)
+    @property
+    def between_steps(self) -> float:
+        """Seconds not spent inside a (plain) activity: workflow tasks, queues, round trips."""
+        return max(self.latency - sum(self.steps.values()), 0.0)
 
 
 def bench_order(i: int, tag: str) -> Order:
@@ -69,31 +83,121 @@ def bench_order(i: int, tag: str) -> Order:
     )
 
 
-async def run_bench(
-    client: Client, settings: Settings, count: int, concurrency: int
-) -> dict[str, float]:
-    """Baseline and orders (placed until AWAITING_SHIPMENT) in one run, with their ratio."""
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    tag = uuid.uuid4().hex[:6]
-    async with Worker(client, task_queue=queue, workflows=[BaselineWorkflow], activities=[noop]):
-        baseline = await _timed(
-            count,
-            concurrency,
-            lambda i: client.execute_workflow(
-                BaselineWorkflow.run, id=f"baseline-{tag}-{i}", task_queue=queue
-            ),
-        )
+def _is_awaiting_shipment(event: HistoryEvent) -> bool:
+    if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+        return False
+    fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+    payload = fields.indexed_fields.get("OrderStatus")
+    return payload is not None and json.loads(payload.data) == "AWAITING_SHIPMENT"
 
-    async def one_order(i: int) -> None:
-        order = bench_order(i, tag)
-        await orders.place(client, settings, order)
-        await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 300)
 
-    throughput = await _timed(count, concurrency, one_order)
+def sample_of(events: list[HistoryEvent]) -> Sample:
+    """Counts and per-step durations of a history that ends with its done event."""
+    start, done = events[0].event_time.ToDatetime(), events[-1].event_time.ToDatetime()
+    scheduled: dict[int, HistoryEvent] = {}
+    steps: dict[str, float] = {}
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            begun = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
+            name = begun.activity_task_scheduled_event_attributes.activity_type.name
+            took = (event.event_time.ToDatetime() - begun.event_time.ToDatetime()).total_seconds()
+            steps[name] = steps.get(name, 0.0) + took
+    kinds = [e.event_type for e in events]
+    return Sample(
+        latency=(done - start).total_seconds(),
+        events=len(events),
+        activities=len(scheduled),
+        local_activities=sum(
+            1
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and e.marker_recorded_event_attributes.marker_name == LOCAL_MARKER
+        ),
+        workflow_tasks=kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        steps=steps,
+    )
+
+
+class Bench:
+    """Starts and follows the three workloads on one task queue."""
+
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self.client, self.settings = client, settings
+        self.tag = uuid.uuid4().hex[:6]
+        self._n = 0
+
+    async def one(self, kind: str) -> Sample:
+        """Start one workflow of `kind` and follow its history until its done event."""
+        self._n += 1
+        handle = await self._start(kind, f"{self.tag}-{self._n}")
+        events: list[HistoryEvent] = []
+        async for event in handle.fetch_history_events(wait_new_event=True):
+            events.append(event)
+            if kind == "orders" and _is_awaiting_shipment(event):
+                return sample_of(events)
+            if event.event_type == CLOSED_OK and kind != "orders":
+                return sample_of(events)
+            if event.event_type in CLOSED:
+                raise BenchError(f"{handle.id} ended ({EventType.Name(event.event_type)})")
+        raise BenchError(f"{handle.id}: history ended before its done event")
+
+    async def _start(self, kind: str, suffix: str) -> WorkflowHandle[Any, Any]:
+        queue = self.settings.task_queue
+        if kind == "plain":
+            return await self.client.start_workflow(
+                PlainBaselineWorkflow.run, id=f"bench-plain-{suffix}", task_queue=queue
+            )
+        if kind == "local":
+            return await self.client.start_workflow(
+                LocalBaselineWorkflow.run, id=f"bench-local-{suffix}", task_queue=queue
+            )
+        return await orders.place(self.client, self.settings, bench_order(self._n, self.tag))
+
+    async def batch(
+        self, kind: str, count: int, concurrency: int, tick: Callable[[], None]
+    ) -> tuple[float, list[Sample]]:
+        """`count` workflows, at most `concurrency` at once: (wall seconds, samples)."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def run() -> Sample:
+            async with gate:
+                sample = await self.one(kind)
+                tick()
+                return sample
+
+        began = time.monotonic()
+        samples = await asyncio.gather(*(run() for _ in range(count)))
+        return time.monotonic() - began, list(samples)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))  # nearest rank
+    return ordered[index]
+
+
+def summarise(walls: list[float], samples: list[Sample], alone: list[Sample]) -> dict[str, Any]:
+    """One workload's figures over all its rounds."""
+    count = len(samples)
+    latencies = [s.latency for s in samples]
+    steps: dict[str, list[float]] = {}
+    for s in samples:
+        for name, took in s.steps.items():
+            steps.setdefault(name, []).append(took)
     return {
-        "orders": count,
-        "concurrency": concurrency,
-        "baseline_per_s": round(baseline, 2),
-        "orders_per_s": round(throughput, 2),
-        "ratio": round(throughput / baseline, 3),
+        "workflows": count,
+        "per_s": round(count / sum(walls), 2),
+        "per_s_by_round": [round(len(samples) / len(walls) / w, 2) for w in walls],
+        "latency_ms": {f"p{p}": round(percentile(latencies, p) * 1000) for p in (50, 95, 99)},
+        "alone_ms": round(statistics.median(s.latency for s in alone) * 1000),
+        "activities": statistics.median(s.activities for s in samples),
+        "local_activities": statistics.median(s.local_activities for s in samples),
+        "workflow_tasks": statistics.median(s.workflow_tasks for s in samples),
+        "events": statistics.median(s.events for s in samples),
+        "where_the_time_goes_ms_p50": {
+            **{name: round(statistics.median(v) * 1000) for name, v in sorted(steps.items())},
+            "between steps": round(statistics.median(s.between_steps for s in samples) * 1000),
+        },
     }

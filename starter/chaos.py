@@ -9,9 +9,6 @@ and `orderflow check` must report nothing. Used by `orderflow chaos` and by the 
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -33,6 +30,7 @@ from starter import orders
 from starter.check import check_orders
 from starter.inventory import restock
 from starter.orders import UserError
+from starter.stack import WorkerPool, project_root
 from workers.settings import Settings
 from workflows import search
 
@@ -84,44 +82,6 @@ class ChaosReport(BaseModel):
         return not self.violations and not self.busy
 
 
-class WorkerPool:
-    """`orderflow worker` processes that can be SIGKILLed and replaced."""
-
-    def __init__(self, env: dict[str, str], size: int, log: Path) -> None:
-        self._env, self._size, self._log = env, size, log
-        self._procs: list[subprocess.Popen[bytes]] = []
-
-    def fill(self) -> None:
-        self._procs = [p for p in self._procs if p.poll() is None]
-        while len(self._procs) < self._size:
-            out = self._log.open("ab")
-            command = [str(Path(sys.executable).parent / "orderflow"), "worker"]
-            self._procs.append(
-                subprocess.Popen(command, env=self._env, stdout=out, stderr=out, cwd=_root())
-            )
-
-    def kill_one(self, rng: random.Random) -> None:
-        live = [p for p in self._procs if p.poll() is None]
-        if live:
-            victim = rng.choice(live)
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
-
-    def stop(self) -> None:
-        for proc in self._procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def _root() -> str:
-    return str(Path(__file__).resolve().parents[1])
-
-
 def worker_env(settings: Settings, address: str) -> dict[str, str]:
     """The environment of a chaos worker process: same server, queue and database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
@@ -133,7 +93,7 @@ def worker_env(settings: Settings, address: str) -> dict[str, str]:
             "ORDERFLOW_TASK_QUEUE": settings.task_queue,
             "ORDERFLOW_DATABASE_URL": settings.resolved_database_url,
             "ORDERFLOW_ACTIVITY_THREADS": "8",
-            "PYTHONPATH": _root(),
+            "PYTHONPATH": project_root(),
         }
     )
     return env

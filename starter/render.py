@@ -5,7 +5,7 @@ import shutil
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 from domain.state import OrderState
@@ -139,3 +139,50 @@ def check_report(result: dict[str, Any]) -> Table | str:
     for kind, v in rows:
         table.add_row(kind, v["order_id"], v["rule"], v["detail"])
     return table
+
+
+def bench_report(result: dict[str, Any]) -> Group:
+    """`orderflow bench`: each workload, the ratios, where an order's time goes, memory."""
+    m, run, ratios = result["machine"], result["run"], result["ratios"]
+    table = Table(
+        title=f"orderflow bench: {run['workers']} worker(s), concurrency {run['concurrency']}, "
+        f"{run['rounds']} rounds of {run['per_round']}",
+        caption=f"{m['cores']} cores, {m['server']}, {m['database']}; simulated latency: "
+        f"carriers {m['carrier_latency_ms']} ms, gateway {m['gateway_latency_ms']} ms",
+    )
+    columns = ("workload", "per s", "by round", "p50 ms", "p95 ms", "p99 ms", "alone ms")
+    for column in (*columns, "activities", "local", "wf tasks", "events"):
+        table.add_column(column, justify="left" if column == "workload" else "right")
+    for kind in ("plain", "local", "orders"):
+        f = result[kind]
+        table.add_row(
+            kind,
+            str(f["per_s"]),
+            " ".join(str(x) for x in f["per_s_by_round"]),
+            *(str(f["latency_ms"][p]) for p in ("p50", "p95", "p99")),
+            str(f["alone_ms"]),
+            str(f["activities"]),
+            str(f["local_activities"]),
+            str(f["workflow_tasks"]),
+            str(f["events"]),
+        )
+    ratios_line = (
+        f"orders/plain [bold]{ratios['orders_per_plain']}[/bold]   "
+        f"orders/local [bold]{ratios['orders_per_local']}[/bold]   "
+        f"one order alone / one local baseline alone {ratios['alone_orders_per_local']}   "
+        f"(rounds differ by x{ratios['median_round_spread']})"
+    )
+    steps = Table(title="where an order's time goes (p50 ms, placement to labels booked)")
+    steps.add_column("step")
+    steps.add_column("ms", justify="right")
+    for name, ms in result["orders"]["where_the_time_goes_ms_p50"].items():
+        steps.add_row(name, str(ms))
+    memory = f"worker RSS {result['worker_rss_mb']} MB"
+    if "open_orders" in result:
+        o = result["open_orders"]
+        memory += (
+            f"; {o['orders']} open orders: {o['worker_rss_mb_before']} -> "
+            f"{o['worker_rss_mb_after']} MB ({o['kb_per_open_order']} KB each, "
+            f"workflow cache {o['workflow_cache_size']})"
+        )
+    return Group(table, ratios_line, steps, memory)

@@ -1,7 +1,9 @@
 """The embedded stack: a `temporal server start-dev` process with our search attributes."""
 
 import contextlib
+import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -136,3 +138,44 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
             AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
         )
     return sorted(missing)
+
+
+def project_root() -> str:
+    return str(Path(__file__).resolve().parents[1])
+
+
+class WorkerPool:
+    """`orderflow worker` processes that can be SIGKILLed and replaced."""
+
+    def __init__(self, env: dict[str, str], size: int, log: Path) -> None:
+        self._env, self._size, self._log = env, size, log
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def fill(self) -> None:
+        self._procs = [p for p in self._procs if p.poll() is None]
+        while len(self._procs) < self._size:
+            out = self._log.open("ab")
+            command = [str(Path(sys.executable).parent / "orderflow"), "worker"]
+            self._procs.append(
+                subprocess.Popen(command, env=self._env, stdout=out, stderr=out, cwd=project_root())
+            )
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs if p.poll() is None]
+
+    def kill_one(self, rng: random.Random) -> None:
+        live = [p for p in self._procs if p.poll() is None]
+        if live:
+            victim = rng.choice(live)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+
+    def stop(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
 
     # Activity behaviour
     activity_threads: int = 32
+    workflow_cache_size: int = Field(
+        default=1000, description="open orders a worker keeps in memory (sticky cache)"
+    )
     max_quantity_per_line: int = 1000
     duplicate_window: Duration = timedelta(hours=24)
 
@@ -58,6 +61,9 @@ class Settings(BaseSettings):
     carriers_down: str = Field(default="", description="comma-separated carrier codes to fail")
     carrier_failure_rate: float = 0.0
     carrier_latency_ms: str = "20-80"
+    gateway_latency_ms: str = Field(
+        default="30-120", description="simulated payment gateway round trip, ms (0: none)"
+    )
     routing_rules_file: Path | None = None
 
     @property

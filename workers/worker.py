@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities.approvals import ApprovalActivities
 from activities.backorders import BackorderActivities
+from activities.baseline import noop
 from activities.carriers import carriers_from_config
 from activities.db.engine import make_engine
 from activities.intake import IntakeActivities
@@ -25,8 +26,11 @@ from domain.policy import ApprovalThresholds, SlaPolicy
 from domain.routing import DEFAULT_RULES, RoutingRules, load_rules
 from domain.shipping import DEFAULT_CARRIERS
 from workers.settings import Settings
+from workflows.baseline import LocalBaselineWorkflow, PlainBaselineWorkflow
 from workflows.order import OrderWorkflow
 from workflows.receipt import StockReceiptWorkflow
+
+BASELINES = [PlainBaselineWorkflow, LocalBaselineWorkflow]  # for `orderflow bench`
 
 
 def sla_policy(settings: Settings) -> SlaPolicy:
@@ -52,12 +56,17 @@ def routing_rules(settings: Settings) -> RoutingRules:
     return load_rules(settings.routing_rules_file.read_text())
 
 
+def milliseconds(text: str) -> tuple[int, int]:
+    """A simulated latency setting: "20-80" (uniform between) or "0"."""
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
+
+
 def build_activities(
     settings: Settings, engine: Engine, client: Client
 ) -> list[Callable[..., Any]]:
     """Every activity the order workflow calls, bound to its dependencies."""
-    low, _, high = settings.carrier_latency_ms.partition("-")
-    latency = (int(low), int(high or low))
+    latency = milliseconds(settings.carrier_latency_ms)
     carriers = carriers_from_config(
         DEFAULT_CARRIERS,
         DatabaseLabelBook(engine),
@@ -76,7 +85,9 @@ def build_activities(
         settings.duplicate_window,
     )
     inventory = InventoryActivities(engine, routing_rules(settings))
-    gateway = SimulatedGateway(rng=random.Random())
+    gateway = SimulatedGateway(
+        rng=random.Random(), latency_ms=milliseconds(settings.gateway_latency_ms)
+    )
     payments = PaymentActivities(engine, gateway)
     shipping = ShippingActivities(engine, list(carriers))
     backorders = BackorderActivities(client)
@@ -133,10 +144,11 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[OrderWorkflow, StockReceiptWorkflow],
-        activities=activities,
+        workflows=[OrderWorkflow, StockReceiptWorkflow, *BASELINES],
+        activities=[*activities, noop],
         activity_executor=ThreadPoolExecutor(settings.activity_threads),
         max_concurrent_activities=settings.activity_threads,
+        max_cached_workflows=settings.workflow_cache_size,
     )
 
 

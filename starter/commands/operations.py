@@ -1,5 +1,6 @@
 """Operator commands: stock, KPIs, schema, database, the stack itself, benchmark, demo."""
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -8,6 +9,7 @@ import typer
 from domain.order import Order
 from starter import render
 from starter.app import JsonFlag, app, run
+from starter.orders import UserError
 from workers.settings import Settings, get_settings
 
 PANEL = "Operating the stack"
@@ -179,22 +181,44 @@ def worker() -> None:
 @app.command(rich_help_panel=PANEL)
 def bench(
     count: Annotated[
-        int, typer.Option("--orders", min=1, help="orders (and baselines) to run")
-    ] = 40,
+        int, typer.Option("--orders", min=3, help="workflows of each kind, over all rounds")
+    ] = 60,
     concurrency: Annotated[int, typer.Option(min=1, help="at most this many at once")] = 10,
+    workers: Annotated[int, typer.Option(min=1, help="`orderflow worker` processes")] = 1,
+    rounds: Annotated[int, typer.Option(min=1, help="interleaved rounds (drift shows)")] = 3,
+    open_orders: Annotated[
+        int, typer.Option("--open", min=0, help="then place this many orders left open: RSS")
+    ] = 0,
+    readme: Annotated[
+        Path | None, typer.Option(help="write this run's row into the file's bench table")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Throughput of orders to AWAITING_SHIPMENT as a ratio to a bare 6-activity workflow.
+    """Orders vs two fair baselines (6 plain / 6 local no-op activities) in the same workers.
 
-    Starts the embedded server unless ORDERFLOW_TEMPORAL_ADDRESS is set, and its own worker.
+    Starts the embedded server unless ORDERFLOW_TEMPORAL_ADDRESS is set, and `--workers`
+    worker processes; this process only places and follows. See README, "Speed".
     """
-    from starter.demo import bench_stack
+    from starter.bench_run import run_bench
 
-    result = bench_stack(get_settings(), count, concurrency)
+    if readme is not None and not readme.is_file():
+        raise UserError(f"--readme {readme}: no such file")
+    result = run_bench(get_settings(), count, concurrency, workers, rounds, open_orders)
     if as_json:
         render.print_json(result)
     else:
-        print(" ".join(f"{k}={v}" for k, v in result.items()))
+        render.console.print(render.bench_report(result))
+    if readme is not None:
+        from starter import bench_readme
+
+        defaults = {
+            k: str(Settings.model_fields[k].default)
+            for k in ("carrier_latency_ms", "gateway_latency_ms")
+        }
+        try:
+            print(bench_readme.write(readme, result, defaults), file=sys.stderr)
+        except ValueError as error:
+            raise UserError(str(error)) from None
 
 
 @app.command(rich_help_panel=PANEL)

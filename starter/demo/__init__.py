@@ -65,10 +65,9 @@ def run_demo(settings: Settings, *, exit_after: bool) -> None:
 
 
 async def _demo(settings: Settings, exit_after: bool) -> None:
-    from workers.client import connect
     from workers.worker import build_worker
 
-    client = await _connect_with_retry(settings, connect)
+    client = await connect_with_retry(settings)
     async with build_worker(client, settings):
         suffix = time.strftime("%m%d-%H%M%S")
         plans: list[tuple[Order, str]] = []
@@ -108,42 +107,6 @@ async def _demo(settings: Settings, exit_after: bool) -> None:
             return
         console.print("\nThe stack keeps running (worker in this process); Ctrl-C stops it.")
         await _wait_for_interrupt()
-
-
-def bench_stack(settings: Settings, count: int, concurrency: int) -> dict[str, float]:
-    """Seed a bench SKU, start what is missing, run `starter.bench` with an in-process worker."""
-    from activities.catalog import load_catalog
-    from activities.db.engine import make_engine
-    from starter.bench import BENCH_SKU, run_bench
-    from workers.client import connect
-    from workers.worker import build_worker
-
-    seed_database(settings)
-    engine = make_engine(settings.resolved_database_url, pool_size=1)
-    load_catalog(
-        engine,
-        {
-            "products": [
-                {
-                    "sku": BENCH_SKU,
-                    "name": "bench item",
-                    "list_price": "1.00",
-                    "currency": "EUR",
-                    "max_per_order": 10,
-                }
-            ],
-            "stock": [{"sku": BENCH_SKU, "warehouse": "AMS", "on_hand": 1_000_000}],
-        },
-    )
-    engine.dispose()
-
-    async def go() -> dict[str, float]:
-        client = await _connect_with_retry(settings, connect)
-        async with build_worker(client, settings):
-            return await run_bench(client, settings, count, concurrency)
-
-    with embedded_unless_configured(settings, ui=False):
-        return asyncio.run(go())
 
 
 def _row(state: OrderState) -> dict[str, Any]:
@@ -194,7 +157,10 @@ async def _drive(client: Any, order: Order, plan: str) -> None:
         )
 
 
-async def _connect_with_retry(settings: Settings, connect: Any, timeout: float = 60) -> Any:
+async def connect_with_retry(settings: Settings, timeout: float = 60) -> Any:
+    """A client once the (just started) server answers."""
+    from workers.client import connect
+
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -224,14 +190,13 @@ def chaos_stack(settings: Settings, seed: int, count: int, seconds: float) -> An
     """`orderflow chaos`: start what is missing, run random schedules on a queue of their own."""
     from activities.db.engine import make_engine
     from starter.chaos import run_chaos
-    from workers.client import connect
 
     seed_database(settings)
     settings = settings.model_copy(update={"task_queue": f"chaos-{seed}-{int(time.time())}"})
     engine = make_engine(settings.resolved_database_url, pool_size=4)
 
     async def go() -> Any:
-        client = await _connect_with_retry(settings, connect)
+        client = await connect_with_retry(settings)
         return await run_chaos(
             client,
             settings,

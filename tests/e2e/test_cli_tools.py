@@ -6,6 +6,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from starter.bench_readme import BEGIN, END
 from tests.e2e.conftest import run_cli
 
 
@@ -17,7 +18,9 @@ def env_for(client: Client, base: dict[str, str]) -> dict[str, str]:
     }
 
 
-async def test_stock_restock_setup_and_bench(client: Client, cli_env: dict[str, str]) -> None:
+async def test_stock_restock_setup_and_bench(
+    client: Client, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     env = env_for(client, cli_env)
     assert (await run_cli("seed", env=env)).returncode == 0
     before = json.loads((await run_cli("stock", "LT-14", "--json", env=env)).stdout)
@@ -32,10 +35,26 @@ async def test_stock_restock_setup_and_bench(client: Client, cli_env: dict[str, 
         }
     ]
 
-    bench = await run_cli("bench", "--orders", "3", "--concurrency", "2", "--json", env=env)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Speed\n\n{BEGIN}\n{END}\n\nmore text\n")
+    args = ["--orders", "3", "--rounds", "1", "--concurrency", "2", "--open", "2"]
+    bench = await run_cli("bench", *args, "--json", "--readme", str(readme), env=env)
     assert bench.returncode == 0, bench.stderr
     result = json.loads(bench.stdout)
-    assert result["orders"] == 3 and result["ratio"] > 0
+    # Each workload ran in the same worker process: 3 measured, 5 alone (3 warmed up before).
+    for kind in ("plain", "local", "orders"):
+        assert result[kind]["workflows"] == 3 and result[kind]["alone_ms"] > 0
+    assert (result["plain"]["activities"], result["plain"]["local_activities"]) == (6, 0)
+    assert (result["local"]["activities"], result["local"]["local_activities"]) == (0, 6)
+    assert result["orders"]["activities"] >= 6
+    assert "book_shipments" in result["orders"]["where_the_time_goes_ms_p50"]
+    assert result["ratios"]["orders_per_plain"] > 0 and result["run"]["workers"] == 1
+    assert result["open_orders"]["orders"] == 2
+    table = readme.read_text().split(BEGIN)[1].split(END)[0].strip().splitlines()
+    # The e2e environment's carrier latency is part of the command that reproduces the row.
+    command = "ORDERFLOW_CARRIER_LATENCY_MS=1-5 orderflow bench --orders 3 --concurrency 2"
+    assert len(table) == 3 and f"`{command} --workers 1`" in table[2]
+    assert readme.read_text().endswith("more text\n")
 
     restocked = await run_cli("restock", "LT-14", "FRA", "5", "--receipt", "R-CLI-1", env=env)
     assert (restocked.returncode == 1 and "is a worker running" in restocked.stderr) or (
@@ -45,7 +64,8 @@ async def test_stock_restock_setup_and_bench(client: Client, cli_env: dict[str, 
     assert setup.returncode == 0 and "search attributes: all present" in setup.stdout
 
     report = json.loads((await run_cli("report", "--json", env=env)).stdout)
-    assert report["orders"] == 3 and report["by_status"] == {"AWAITING_SHIPMENT": 3}
+    placed = 3 + 3 + 5 + 2  # warm-up, measured, alone, open
+    assert report["orders"] == placed and report["by_status"] == {"AWAITING_SHIPMENT": placed}
 
     missing = await run_cli("stock", "NOPE-1", env=env)
     assert missing.returncode == 1 and missing.stderr.strip() == (

@@ -1,0 +1,167 @@
+"""Runs `orderflow bench`: server, worker processes, warm-up, interleaved rounds, report."""
+
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from starter.bench import BENCH_SKU, WORKLOADS, Bench, Sample, summarise
+from starter.stack import SQLITE_PRAGMAS, WorkerPool, embedded_unless_configured, project_root
+from workers.settings import Settings
+
+ALONE = 5  # single workflows per workload, one at a time: their median is "alone_ms"
+WARM_UP = 3  # per workload and worker, before anything is measured
+
+
+def seed_bench_stock(settings: Settings) -> None:
+    from activities.catalog import load_catalog
+    from activities.db.engine import make_engine
+    from starter.demo import seed_database
+
+    seed_database(settings)
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    product = {"sku": BENCH_SKU, "name": "bench item", "list_price": "1.00", "currency": "EUR"}
+    stock = {"sku": BENCH_SKU, "warehouse": "AMS", "on_hand": 1_000_000}
+    load_catalog(engine, {"products": [{**product, "max_per_order": 10}], "stock": [stock]})
+    engine.dispose()
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The user's ORDERFLOW_* settings, plus this run's server, queue and database."""
+    return {
+        **os.environ,
+        "ORDERFLOW_TEMPORAL_ADDRESS": settings.resolved_temporal_address,
+        "ORDERFLOW_NAMESPACE": settings.namespace,
+        "ORDERFLOW_TASK_QUEUE": settings.task_queue,
+        "ORDERFLOW_DATABASE_URL": settings.resolved_database_url,
+        "PYTHONPATH": project_root(),
+    }
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of the worker processes together (Linux /proc)."""
+    total_kb = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+    return round(total_kb / 1024, 1)
+
+
+def machine(settings: Settings) -> dict[str, Any]:
+    database = settings.resolved_database_url.split(":", 1)[0]
+    server = (
+        f"Temporal at {settings.temporal_address}"
+        if settings.temporal_address
+        else "embedded `temporal server start-dev`, SQLite file (" + ", ".join(SQLITE_PRAGMAS) + ")"
+    )
+    return {
+        "cores": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "server": server,
+        "database": database,
+        "carrier_latency_ms": settings.carrier_latency_ms,
+        "gateway_latency_ms": settings.gateway_latency_ms,
+    }
+
+
+async def measure(
+    settings: Settings,
+    pool: WorkerPool,
+    count: int,
+    concurrency: int,
+    rounds: int,
+    open_orders: int,
+) -> dict[str, Any]:
+    from starter.demo import connect_with_retry
+
+    client = await connect_with_retry(settings)
+    bench = Bench(client, settings)
+    per_round = max(1, count // rounds)
+    total = len(WORKLOADS) * (per_round * rounds + ALONE + WARM_UP) + open_orders
+    walls: dict[str, list[float]] = {k: [] for k in WORKLOADS}
+    samples: dict[str, list[Sample]] = {k: [] for k in WORKLOADS}
+    alone: dict[str, list[Sample]] = {k: [] for k in WORKLOADS}
+    result: dict[str, Any] = {}
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
+        bar = progress.add_task("bench", total=total)
+
+        def tick() -> None:
+            progress.advance(bar)
+
+        for kind in WORKLOADS:  # warm-up: imports, caches, connections; not measured
+            await bench.batch(kind, WARM_UP, concurrency, tick)
+        for r in range(rounds):  # interleaved, each round in another order: drift shows
+            for kind in WORKLOADS[r % 3 :] + WORKLOADS[: r % 3]:
+                progress.update(bar, description=f"round {r + 1}/{rounds}: {kind}")
+                wall, got = await bench.batch(kind, per_round, concurrency, tick)
+                walls[kind].append(wall)
+                samples[kind] += got
+        for kind in WORKLOADS:
+            progress.update(bar, description=f"alone: {kind}")
+            for _ in range(ALONE):
+                alone[kind].append(await bench.one(kind))
+                tick()
+        rss = rss_mb(pool.pids())
+        if open_orders:
+            progress.update(bar, description=f"{open_orders} open orders")
+            await bench.batch("orders", open_orders, concurrency, tick)
+            after = rss_mb(pool.pids())
+            result["open_orders"] = {
+                "orders": open_orders,
+                "worker_rss_mb_before": rss,
+                "worker_rss_mb_after": after,
+                "kb_per_open_order": round((after - rss) * 1024 / open_orders, 1),
+                "workflow_cache_size": settings.workflow_cache_size,
+            }
+    figures = {k: summarise(walls[k], samples[k], alone[k]) for k in WORKLOADS}
+    plain, local, order = figures["plain"], figures["local"], figures["orders"]
+    return {
+        "machine": machine(settings),
+        "run": {
+            "workers": len(pool.pids()),
+            "concurrency": concurrency,
+            "rounds": rounds,
+            "per_round": per_round,
+            "client": "this process (the workers are separate `orderflow worker` processes)",
+        },
+        **figures,
+        "ratios": {
+            "orders_per_plain": round(order["per_s"] / plain["per_s"], 3),
+            "orders_per_local": round(order["per_s"] / local["per_s"], 3),
+            "alone_orders_per_local": round(order["alone_ms"] / max(local["alone_ms"], 1), 2),
+            "median_round_spread": _spread(figures),
+        },
+        "worker_rss_mb": rss,
+        **result,
+    }
+
+
+def _spread(figures: dict[str, Any]) -> float:
+    """How much the rounds of one workload differ (max/min, median over workloads)."""
+    spreads = [
+        max(f["per_s_by_round"]) / max(min(f["per_s_by_round"]), 0.01) for f in figures.values()
+    ]
+    return round(float(statistics.median(spreads)), 2)
+
+
+def run_bench(
+    settings: Settings, count: int, concurrency: int, workers: int, rounds: int, open_orders: int
+) -> dict[str, Any]:
+    """The whole bench on the embedded server (or ORDERFLOW_TEMPORAL_ADDRESS's)."""
+    settings = settings.model_copy(update={"task_queue": f"bench-{uuid.uuid4().hex[:8]}"})
+    seed_bench_stock(settings)
+    with embedded_unless_configured(settings, ui=False):
+        pool = WorkerPool(worker_env(settings), workers, settings.home / "bench-workers.log")
+        pool.fill()
+        try:
+            return asyncio.run(measure(settings, pool, count, concurrency, rounds, open_orders))
+        finally:
+            pool.stop()

@@ -1,0 +1,30 @@
+"""The bench's reading of a history: counts and where the time goes (no server needed)."""
+
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+
+from starter.bench import _is_awaiting_shipment, percentile, sample_of
+
+GOLDEN = Path(__file__).parents[1] / "replay" / "histories" / "fresh-run" / "happy.json"
+
+
+def test_an_order_history_is_read_up_to_its_labels() -> None:
+    events = list(WorkflowHistory.from_json("happy", GOLDEN.read_text()).events)
+    done = next(i for i, e in enumerate(events) if _is_awaiting_shipment(e))
+    sample = sample_of(events[: done + 1])
+    assert sample.events == done + 1
+    assert sample.activities == 6 and sample.local_activities == 0
+    assert {"validate_order", "reserve_inventory", "book_shipments"} <= set(sample.steps)
+    assert 0 < sample.between_steps < sample.latency
+    assert sample.workflow_tasks >= 1
+
+
+def test_percentiles_take_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 95), percentile(values, 99)) == (
+        50.0,
+        95.0,
+        99.0,
+    )
+    assert percentile([7.0], 99) == 7.0
