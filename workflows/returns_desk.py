@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.state import ReturnsLedger
     from domain.statuses import OrderStatus
     from workflows.messages import refused
-    from workflows.steps import BusinessFailure, run_step
+    from workflows.steps import BusinessFailure, run_step, step_failure
 
 
 class OrderRecorder(Protocol):
@@ -205,8 +205,8 @@ class ReturnDesk:
                 result = await self._inspect(request)
         except BusinessFailure as failure:
             result = refused(str(failure))
-        except ActivityError as error:
-            cause = error.cause
+        except (ActivityError, ApplicationError) as error:
+            cause = step_failure(error)
             result = refused(getattr(cause, "message", None) or str(error))
         self._outcomes[ticket] = result
 

@@ -52,6 +52,46 @@ def retry_policy(attempts: int | None = None) -> RetryPolicy:
     )
 
 
+DATABASE_STEPS = frozenset(
+    {
+        "validate_order",
+        "assess_holds",
+        "load_approvers",
+        "reserve_inventory",
+        "release_inventory",
+        "record_status",
+        "record_edit",
+        "record_shipment_progress",
+        "ship_stock",
+        "receive_stock",
+        "backordered_orders",
+        "receive_return",
+        "inspect_return",
+        "expire_rma",
+    }
+)
+"""Steps that only touch our own database, are short and idempotent (a key per order and
+step, a unique constraint): they run as local activities, inside the workflow task, without a
+round trip through the server each. Steps that call the outside world (gateway, carriers,
+notifications, the other orders) stay ordinary activities: they are slow, may retry for long,
+heartbeat, or must be cancellable on their own."""
+
+LOCAL_DATABASE_STEPS = "database-steps-local"
+"""Patch id: orders started before it run every step as an ordinary activity to the end."""
+
+
+def _runs_locally(activity: Callable[..., Any], heartbeat: timedelta | None) -> bool:
+    # patched() is asked at the run's first database step and remembered for the whole run.
+    name = getattr(activity, "__name__", "")
+    return name in DATABASE_STEPS and heartbeat is None and workflow.patched(LOCAL_DATABASE_STEPS)
+
+
+def step_failure(error: ActivityError | ApplicationError) -> BaseException | None:
+    """What the step itself raised: an ordinary activity's failure comes wrapped in an
+    ActivityError, a local activity's as the activity's own ApplicationError."""
+    return error.cause if isinstance(error, ActivityError) else error
+
+
 async def run_step(
     activity: Callable[..., Any],
     *args: Any,
@@ -67,6 +107,15 @@ async def run_step(
         BusinessFailure: the activity raised a typed business error, or used up its budget.
     """
     try:
+        if _runs_locally(activity, heartbeat):
+            return await workflow.execute_local_activity_method(
+                activity,
+                args=args,
+                start_to_close_timeout=timeout or STEP_TIMEOUT,
+                retry_policy=retry_policy(attempts),
+                summary=summary,
+                cancellation_type=cancellation_type,
+            )
         return await workflow.execute_activity_method(
             activity,
             args=args,
@@ -76,12 +125,13 @@ async def run_step(
             summary=summary,
             cancellation_type=cancellation_type,
         )
-    except ActivityError as error:
-        cause = error.cause
+    except (ActivityError, ApplicationError) as error:
+        cause = step_failure(error)
         if isinstance(cause, ApplicationError):
             if cause.type in BUSINESS_FAILURES:
                 raise BusinessFailure(cause.type, cause.message) from error
-            if error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED and cause.type:
+            retry_state = error.retry_state if isinstance(error, ActivityError) else None
+            if retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED and cause.type:
                 raise BusinessFailure(
                     cause.type, f"gave up after {attempts} attempts: {cause.message}"
                 ) from error

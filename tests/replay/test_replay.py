@@ -7,9 +7,11 @@ approvals are audited by the main loop behind the patch "approval-audited-by-mai
 older ones replay through its unpatched branch); `histories/paths/` hold one golden per path
 of an order (and of a goods receipt), one per scenario in `scenarios.py`, made by the version
 before "returns-in-a-fresh-run" (28bf278: their return windows replay through its unpatched
-branch), and `histories/fresh-run/` the same paths by the version with it: an invoiced order
-continues as new, so its return window is a second file, `<path>.run2.json`. A change that
-would break orders already running makes their replay fail here.
+branch); `histories/fresh-run/` the same paths by the version with it (an invoiced order
+continues as new, so its return window is a second file, `<path>.run2.json`); and
+`histories/local-steps/` by the version whose database steps are local activities (patch
+"database-steps-local": the older files replay with every step an ordinary activity). A change
+that would break orders already running makes their replay fail here.
 
 When a change is deliberate (and patched with `workflow.patched`), keep the old folders and
 record the current version's goldens beside them (a few seconds, its own dev server):
@@ -43,7 +45,7 @@ from workflows.order import OrderWorkflow
 from workflows.receipt import StockReceiptWorkflow, receipt_workflow_id
 
 HISTORIES = Path(__file__).parent / "histories"
-PATHS = (HISTORIES / "paths", HISTORIES / "fresh-run")
+PATHS = (HISTORIES / "paths", HISTORIES / "fresh-run", HISTORIES / "local-steps")
 GOLDEN = ("completed", "cancelled", "approved")
 PATH_NAMES = (  # every path of an order that has a golden of the current version
     "happy",
@@ -143,7 +145,9 @@ class ReorderedWorkflow:
         await workflow.sleep(1)
 
 
-@pytest.mark.parametrize("name", ["completed.json", "paths/happy.json", "fresh-run/happy.json"])
+@pytest.mark.parametrize(
+    "name", ["completed.json", "paths/happy.json", "fresh-run/happy.json", "local-steps/happy.json"]
+)
 async def test_an_incompatible_change_fails_the_replay(name: str) -> None:
     with pytest.raises(workflow.NondeterminismError):
         await replay([golden(HISTORIES / name)], ReorderedWorkflow)
