@@ -6,6 +6,7 @@ import platform
 import statistics
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,45 @@ def rss_mb(pids: list[int]) -> float:
     return round(total_kb / 1024, 1)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far (Linux /proc; the client: os.times)."""
+    total = 0.0
+    for pid in pids:
+        if pid == os.getpid():
+            times = os.times()
+            total += times.user + times.system
+            continue
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+class CpuMeter:
+    """CPU per workflow, split by who spent it: the workers, the server, this client."""
+
+    def __init__(self, pool: WorkerPool, server_pid: int | None) -> None:
+        self._groups: dict[str, Callable[[], list[int]]] = {
+            "workers": pool.pids,
+            "server": lambda: [server_pid] if server_pid else [],
+            "client": lambda: [os.getpid()],
+        }
+        self.spent: dict[str, dict[str, float]] = {}
+        self.counted: dict[str, int] = {}
+
+    def now(self) -> dict[str, float]:
+        return {name: cpu_seconds(pids()) for name, pids in self._groups.items()}
+
+    def add(self, kind: str, before: dict[str, float], workflows: int) -> None:
+        after, spent = self.now(), self.spent.setdefault(kind, {})
+        for name in after:
+            spent[name] = spent.get(name, 0.0) + after[name] - before[name]
+        self.counted[kind] = self.counted.get(kind, 0) + workflows
+
+    def per_workflow_ms(self, kind: str) -> dict[str, float]:
+        n = max(self.counted.get(kind, 0), 1)
+        return {name: round(s * 1000 / n, 1) for name, s in self.spent.get(kind, {}).items()}
+
+
 def machine(settings: Settings) -> dict[str, Any]:
     database = settings.resolved_database_url.split(":", 1)[0]
     server = (
@@ -75,6 +115,7 @@ def machine(settings: Settings) -> dict[str, Any]:
 async def measure(
     settings: Settings,
     pool: WorkerPool,
+    server_pid: int | None,
     count: int,
     concurrency: int,
     rounds: int,
@@ -90,6 +131,7 @@ async def measure(
     samples: dict[str, list[Sample]] = {k: [] for k in WORKLOADS}
     alone: dict[str, list[Sample]] = {k: [] for k in WORKLOADS}
     result: dict[str, Any] = {}
+    cpu = CpuMeter(pool, server_pid)
     with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
         bar = progress.add_task("bench", total=total)
 
@@ -101,7 +143,9 @@ async def measure(
         for r in range(rounds):  # interleaved, each round in another order: drift shows
             for kind in WORKLOADS[r % 3 :] + WORKLOADS[: r % 3]:
                 progress.update(bar, description=f"round {r + 1}/{rounds}: {kind}")
+                before = cpu.now()
                 wall, got = await bench.batch(kind, per_round, concurrency, tick)
+                cpu.add(kind, before, len(got))
                 walls[kind].append(wall)
                 samples[kind] += got
         for kind in WORKLOADS:
@@ -121,7 +165,10 @@ async def measure(
                 "kb_per_open_order": round((after - rss) * 1024 / open_orders, 1),
                 "workflow_cache_size": settings.workflow_cache_size,
             }
-    figures = {k: summarise(walls[k], samples[k], alone[k]) for k in WORKLOADS}
+    figures = {
+        k: {**summarise(walls[k], samples[k], alone[k]), "cpu_ms": cpu.per_workflow_ms(k)}
+        for k in WORKLOADS
+    }
     plain, local, order = figures["plain"], figures["local"], figures["orders"]
     return {
         "machine": machine(settings),
@@ -158,10 +205,13 @@ def run_bench(
     """The whole bench on the embedded server (or ORDERFLOW_TEMPORAL_ADDRESS's)."""
     settings = settings.model_copy(update={"task_queue": f"bench-{uuid.uuid4().hex[:8]}"})
     seed_bench_stock(settings)
-    with embedded_unless_configured(settings, ui=False):
+    with embedded_unless_configured(settings, ui=False) as server:
         pool = WorkerPool(worker_env(settings), workers, settings.home / "bench-workers.log")
         pool.fill()
+        pid = server.pid if server else None
         try:
-            return asyncio.run(measure(settings, pool, count, concurrency, rounds, open_orders))
+            return asyncio.run(
+                measure(settings, pool, pid, count, concurrency, rounds, open_orders)
+            )
         finally:
             pool.stop()

@@ -151,7 +151,7 @@ def bench_report(result: dict[str, Any]) -> Group:
         f"carriers {m['carrier_latency_ms']} ms, gateway {m['gateway_latency_ms']} ms",
     )
     columns = ("workload", "per s", "by round", "p50 ms", "p95 ms", "p99 ms", "alone ms")
-    for column in (*columns, "activities", "local", "wf tasks", "events"):
+    for column in (*columns, "activities", "local", "wf tasks", "events", "CPU ms w/s/c"):
         table.add_column(column, justify="left" if column == "workload" else "right")
     for kind in ("plain", "local", "orders"):
         f = result[kind]
@@ -165,6 +165,7 @@ def bench_report(result: dict[str, Any]) -> Group:
             str(f["local_activities"]),
             str(f["workflow_tasks"]),
             str(f["events"]),
+            "/".join(str(round(f["cpu_ms"].get(g, 0))) for g in ("workers", "server", "client")),
         )
     ratios_line = (
         f"orders/plain [bold]{ratios['orders_per_plain']}[/bold]   "

@@ -69,7 +69,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 @contextlib.contextmanager
-def dev_server(settings: Settings, *, ui: bool = True, timeout: float = 60) -> Iterator[None]:
+def dev_server(
+    settings: Settings, *, ui: bool = True, timeout: float = 60
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run the embedded Temporal server for the duration of the block."""
     if port_open(settings.temporal_port):
         raise StackError(
@@ -92,7 +94,7 @@ def dev_server(settings: Settings, *, ui: bool = True, timeout: float = 60) -> I
             if time.monotonic() > deadline:
                 raise StackError(f"temporal server not up after {timeout:.0f}s")
             time.sleep(0.2)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -103,16 +105,18 @@ def dev_server(settings: Settings, *, ui: bool = True, timeout: float = 60) -> I
 
 
 @contextlib.contextmanager
-def embedded_unless_configured(settings: Settings, *, ui: bool) -> Iterator[bool]:
+def embedded_unless_configured(
+    settings: Settings, *, ui: bool
+) -> Iterator[subprocess.Popen[bytes] | None]:
     """The embedded server for the block, unless ORDERFLOW_TEMPORAL_ADDRESS names one.
 
-    Yields True when it started the embedded server.
+    Yields the server's process when it started the embedded server, else None.
     """
     if settings.temporal_address:
-        yield False
+        yield None
         return
-    with dev_server(settings, ui=ui):
-        yield True
+    with dev_server(settings, ui=ui) as process:
+        yield process
 
 
 async def register_search_attributes(client: Client, namespace: str) -> list[str]:

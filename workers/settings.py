@@ -35,6 +35,9 @@ class Settings(BaseSettings):
 
     # Activity behaviour
     activity_threads: int = 32
+    workflow_sandbox: bool = Field(
+        default=False, description="run workflows in the SDK's sandbox (slower; for development)"
+    )
     workflow_cache_size: int = Field(
         default=1000, description="open orders a worker keeps in memory (sticky cache)"
     )

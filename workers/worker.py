@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.approvals import ApprovalActivities
 from activities.backorders import BackorderActivities
@@ -149,6 +150,13 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(settings.activity_threads),
         max_concurrent_activities=settings.activity_threads,
         max_cached_workflows=settings.workflow_cache_size,
+        # The sandbox re-imports the workflow modules for every order and compiles a snippet
+        # for every activation: about a third of a worker's CPU (README, "Speed"). Workers run
+        # without it; determinism is guarded by the sandboxed Replayer in CI (tests/replay),
+        # which replays every recorded history and every live scenario under its restrictions.
+        workflow_runner=(
+            SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+        ),
     )
 
 

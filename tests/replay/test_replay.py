@@ -33,6 +33,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from domain.order import Order
 from domain.policy import SlaPolicy
@@ -40,6 +41,7 @@ from domain.state import ContinuedOrder, OrderState
 from domain.stock import StockReceipt
 from tests.replay import scenarios
 from workers.settings import Settings
+from workers.worker import BASELINES
 from workflows import search
 from workflows.order import OrderWorkflow
 from workflows.receipt import StockReceiptWorkflow, receipt_workflow_id
@@ -67,9 +69,12 @@ PATH_NAMES = (  # every path of an order that has a golden of the current versio
 
 
 def replayer(*workflows: type) -> Replayer:
+    """Replays inside the SDK's sandbox: workers run without it (for speed), so this is where
+    a non-deterministic call in workflow code (clock, randomness, I/O) is caught."""
     return Replayer(
-        workflows=list(workflows) or [OrderWorkflow, StockReceiptWorkflow],
+        workflows=list(workflows) or [OrderWorkflow, StockReceiptWorkflow, *BASELINES],
         data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(),
     )
 
 

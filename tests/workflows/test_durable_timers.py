@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -46,7 +47,7 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._running: contextlib.AbstractContextManager[None] | None = None
+        self._running: contextlib.AbstractContextManager[Any] | None = None
 
     async def start(self) -> None:
         running = dev_server(self.settings, ui=False)
