@@ -10,10 +10,12 @@ from typing import Any
 
 BEGIN = "<!-- bench-results (rows written by `orderflow bench --readme README.md`) -->"
 END = "<!-- /bench-results -->"
+CPU_GROUPS = ("workers", "server", "client")
 HEADER = (
     "| date | machine | command | plain /s | local /s | orders /s | orders/plain "
-    "| orders/local | alone ms (plain, local, order) | order p95 ms | worker RSS MB |\n"
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| orders/local | alone ms (plain, local, order) | order p95 ms "
+    "| order CPU ms (workers, server, client) | worker RSS MB |\n"
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -44,6 +46,7 @@ def row(result: dict[str, Any], command: str) -> str:
         str(ratios["orders_per_local"]),
         alone,
         str(result["orders"]["latency_ms"]["p95"]),
+        ", ".join(str(round(result["orders"]["cpu_ms"].get(g, 0))) for g in CPU_GROUPS),
         str(result["worker_rss_mb"]),
     ]
     return "| " + " | ".join(cells) + " |"
