@@ -25,6 +25,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from domain.order import Order
 from starter import orders
+from starter.orders import UserError
 from workers.settings import Settings
 from workflows.baseline import LocalBaselineWorkflow, PlainBaselineWorkflow
 
@@ -41,7 +42,7 @@ CLOSED = {
 }
 
 
-class BenchError(Exception):
+class BenchError(UserError):
     """A workflow of the bench did not reach its done point (an order rejected, ...)."""
 
 
@@ -83,12 +84,17 @@ def bench_order(i: int, tag: str) -> Order:
     )
 
 
-def _is_awaiting_shipment(event: HistoryEvent) -> bool:
+def order_status(event: HistoryEvent) -> str | None:
+    """The OrderStatus an event sets (an upsert of the search attribute), if any."""
     if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-        return False
+        return None
     fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
     payload = fields.indexed_fields.get("OrderStatus")
-    return payload is not None and json.loads(payload.data) == "AWAITING_SHIPMENT"
+    return None if payload is None else str(json.loads(payload.data))
+
+
+# An order of the bench that gets here would wait for a person or for goods: not a measurement.
+STUCK = {"BACKORDERED", "AWAITING_APPROVAL", "REJECTED", "CANCELLED", "FAILED"}
 
 
 def sample_of(events: list[HistoryEvent]) -> Sample:
@@ -135,8 +141,11 @@ class Bench:
         events: list[HistoryEvent] = []
         async for event in handle.fetch_history_events(wait_new_event=True):
             events.append(event)
-            if kind == "orders" and _is_awaiting_shipment(event):
+            status = order_status(event) if kind == "orders" else None
+            if status == "AWAITING_SHIPMENT":
                 return sample_of(events)
+            if status in STUCK:
+                raise BenchError(f"{handle.id} is {status}: see orderflow status for why")
             if event.event_type == CLOSED_OK and kind != "orders":
                 return sample_of(events)
             if event.event_type in CLOSED:

@@ -4,14 +4,14 @@ from pathlib import Path
 
 from temporalio.client import WorkflowHistory
 
-from starter.bench import _is_awaiting_shipment, percentile, sample_of
+from starter.bench import order_status, percentile, sample_of
 
 GOLDEN = Path(__file__).parents[1] / "replay" / "histories" / "fresh-run" / "happy.json"
 
 
 def test_an_order_history_is_read_up_to_its_labels() -> None:
     events = list(WorkflowHistory.from_json("happy", GOLDEN.read_text()).events)
-    done = next(i for i, e in enumerate(events) if _is_awaiting_shipment(e))
+    done = next(i for i, e in enumerate(events) if order_status(e) == "AWAITING_SHIPMENT")
     sample = sample_of(events[: done + 1])
     assert sample.events == done + 1
     assert sample.activities == 6 and sample.local_activities == 0
