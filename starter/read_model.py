@@ -13,16 +13,18 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db.models import OrderEvent, OrderRecord, ShipmentRecord
 from domain.fulfilment import Shipment
 from domain.state import AuditEntry, OrderState
 from domain.statuses import OrderStatus
-from starter.orders import UnknownOrder, UserError, list_orders, state_of
+from starter.orders import NO_ANSWER, UnknownOrder, UserError, list_orders, state_of
 from workers.settings import Settings
 
 TEMPORAL = "temporal"
 READ_MODEL = "read model"
+NO_WORKER = "read model, no worker answered"
 
 SHIPMENT_FLAGS = {
     "SHIPPED": {"shipped": True},
@@ -43,14 +45,21 @@ async def find_order(client: Client, settings: Settings, order_id: str) -> tuple
     try:
         return await state_of(client, order_id), TEMPORAL
     except UnknownOrder:
-        engine = engine_for(settings.resolved_database_url)
-        try:
-            state = await asyncio.to_thread(order_state, engine, order_id)
-        finally:
-            engine.dispose()
-        if state is None:
+        source = READ_MODEL
+    except RPCError as error:
+        if error.status != RPCStatusCode.FAILED_PRECONDITION:  # "no poller seen": no worker
             raise
-        return state, READ_MODEL
+        source = NO_WORKER
+    engine = engine_for(settings.resolved_database_url)
+    try:
+        state = await asyncio.to_thread(order_state, engine, order_id)
+    finally:
+        engine.dispose()
+    if state is None and source == NO_WORKER:
+        raise UserError(f"order {order_id}: {NO_ANSWER}")
+    if state is None:
+        raise UnknownOrder(f"unknown order {order_id}")
+    return state, source
 
 
 async def all_orders(

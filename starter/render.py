@@ -54,10 +54,15 @@ def stock_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def show_state(state: OrderState, source: str = "temporal") -> None:
-    if source != "temporal":
+    if source == "read model":
         console.print(
-            f"[yellow]from the {source}: Temporal no longer has this order "
+            "[yellow]from the read model: Temporal no longer has this order "
             "(closed, past the namespace's retention)[/yellow]"
+        )
+    elif source != "temporal":
+        console.print(
+            f"[yellow]from the {source} (start one: orderflow worker); "
+            "the order's own view may be further along[/yellow]"
         )
     console.print(
         f"[bold]{state.order_id}[/bold]  {state.status.value}  "
