@@ -214,10 +214,14 @@ async def list_orders(
     return rows[:limit]
 
 
+SUPERSEDED = (WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.CONTINUED_AS_NEW)
+"""How a run ends when a newer run of its order replaces it: a reset, a continue-as-new."""
+
+
 async def _drop_superseded(client: Client, latest: dict[str, WorkflowExecution]) -> None:
-    """Drop closed runs that a newer run of the same order replaced (reset, continue-as-new)."""
+    """Drop runs that a newer run of the same order replaced (one describe each)."""
     for wid, execution in list(latest.items()):
-        if execution.status == WorkflowExecutionStatus.RUNNING:
+        if execution.status not in SUPERSEDED:
             continue
         current = await client.get_workflow_handle(wid).describe()
         if current.run_id != execution.run_id:
