@@ -10,6 +10,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from activities.db.models import OrderRecord
 from activities.invariants import Violation, check_database, exceptions
 from domain.state import OrderState
+from starter.orders import runs_by_order
 from workers.settings import Settings
 from workflows import search
 
@@ -47,11 +48,7 @@ async def _check_workflows(
     query = "WorkflowType = 'OrderWorkflow'"
     if task_queue:
         query += f" AND TaskQueue = '{task_queue}'"
-    latest: dict[str, Any] = {}
-    async for execution in client.list_workflows(query):
-        known = latest.get(execution.id)
-        if known is None or execution.start_time > known.start_time:
-            latest[execution.id] = execution
+    latest = {wid: runs[0] for wid, runs in (await runs_by_order(client, query)).items()}
     found: list[Violation] = []
     running = closed = 0
     for workflow_id, execution in sorted(latest.items()):
@@ -62,11 +59,12 @@ async def _check_workflows(
             continue
         closed += 1
         if execution.status != WorkflowExecutionStatus.COMPLETED:
+            ended = execution.status.name if execution.status else "?"
             found.append(
                 Violation(
                     order_id=order_id,
                     rule="workflow-completed",
-                    detail=f"workflow ended {execution.status.name} instead of completing",
+                    detail=f"workflow ended {ended} instead of completing",
                 )
             )
             continue

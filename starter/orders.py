@@ -199,19 +199,29 @@ async def list_orders(
     query = "WorkflowType = 'OrderWorkflow'"
     if status is not None:
         query += f" AND OrderStatus = '{status.value}'"
-    latest: dict[str, WorkflowExecution] = {}
-    placed: dict[str, datetime] = {}
-    async for execution in client.list_workflows(query, page_size=page_size):
-        wid = execution.id
-        at = execution.typed_search_attributes.get(search.PLACED_AT) or execution.start_time
-        placed[wid] = min(placed.get(wid, at), at)
-        if wid not in latest or execution.start_time > latest[wid].start_time:
-            latest[wid] = execution
+    runs = await runs_by_order(client, query, page_size)
+    latest = {wid: found[0] for wid, found in runs.items()}
+    placed = {
+        wid: min(r.typed_search_attributes.get(search.PLACED_AT) or r.start_time for r in found)
+        for wid, found in runs.items()
+    }
     if status is not None:
         await _drop_superseded(client, latest)
     rows = [_row(execution, placed[wid]) for wid, execution in latest.items()]
     rows.sort(key=lambda row: row["started_at"])
     return rows[:limit]
+
+
+async def runs_by_order(
+    client: Client, query: str, page_size: int = 1000
+) -> dict[str, list[WorkflowExecution]]:
+    """Every run that matches `query` (all pages), by workflow id, the latest run first."""
+    runs: dict[str, list[WorkflowExecution]] = {}
+    async for execution in client.list_workflows(query, page_size=page_size):
+        runs.setdefault(execution.id, []).append(execution)
+    for found in runs.values():
+        found.sort(key=lambda r: r.start_time, reverse=True)
+    return runs
 
 
 SUPERSEDED = (WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.CONTINUED_AS_NEW)

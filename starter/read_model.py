@@ -6,8 +6,9 @@ answer from here when Temporal has forgotten an order, and say so.
 """
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
@@ -22,6 +23,8 @@ from domain.statuses import OrderStatus
 from starter.orders import NO_ANSWER, UnknownOrder, UserError, list_orders, state_of
 from workers.settings import Settings
 
+T = TypeVar("T")
+
 TEMPORAL = "temporal"
 READ_MODEL = "read model"
 NO_WORKER = "read model, no worker answered"
@@ -34,10 +37,15 @@ SHIPMENT_FLAGS = {
 }
 
 
-def engine_for(database_url: str) -> Engine:
+async def from_read_model(settings: Settings, read: Callable[..., T], *args: Any) -> T:
+    """Run `read(engine, *args)` off the event loop on a short-lived engine of its own."""
     from activities.db.engine import make_engine
 
-    return make_engine(database_url, pool_size=1)
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    try:
+        return await asyncio.to_thread(read, engine, *args)
+    finally:
+        engine.dispose()
 
 
 async def find_order(client: Client, settings: Settings, order_id: str) -> tuple[OrderState, str]:
@@ -50,11 +58,7 @@ async def find_order(client: Client, settings: Settings, order_id: str) -> tuple
         if error.status != RPCStatusCode.FAILED_PRECONDITION:  # "no poller seen": no worker
             raise
         source = NO_WORKER
-    engine = engine_for(settings.resolved_database_url)
-    try:
-        state = await asyncio.to_thread(order_state, engine, order_id)
-    finally:
-        engine.dispose()
+    state = await from_read_model(settings, order_state, order_id)
     if state is None and source == NO_WORKER:
         raise UserError(f"order {order_id}: {NO_ANSWER}")
     if state is None:
@@ -69,11 +73,7 @@ async def all_orders(
     everything = await list_orders(client, None, limit=10**9)  # one row per order
     known = {row["order_id"] for row in everything}
     rows = [row for row in everything if status is None or row["status"] == status.value]
-    engine = engine_for(settings.resolved_database_url)
-    try:
-        rows += await asyncio.to_thread(order_rows, engine, status, known)
-    finally:
-        engine.dispose()
+    rows += await from_read_model(settings, order_rows, status, known)
     rows.sort(key=lambda row: row["started_at"])
     return rows[:limit]
 
@@ -162,16 +162,13 @@ def order_rows(
 
 async def refuse_known(settings: Settings, order_ids: list[str]) -> None:
     """Order ids are used once, also after Temporal forgot the order (retention)."""
-    engine = engine_for(settings.resolved_database_url)
     try:
-        known = await asyncio.to_thread(known_orders, engine, order_ids)
+        known = await from_read_model(settings, known_orders, order_ids)
     except DBAPIError as error:
         raise UserError(
             f"cannot read the order database ({type(error.orig).__name__}); "
             "is ORDERFLOW_DATABASE_URL right, and migrated (orderflow migrate)?"
         ) from None
-    finally:
-        engine.dispose()
     for order_id, status in known.items():
         raise UserError(f"order {order_id} already exists ({status}); order ids are used once")
 
