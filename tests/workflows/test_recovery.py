@@ -123,6 +123,9 @@ async def test_list_pages_through_every_order_oldest_first(
     assert mine == placed
     starts = [r["started_at"] for r in everything]
     assert starts == sorted(starts)
+    # A limit keeps the oldest, not the first page visibility returns (its newest).
+    oldest = await orders.list_orders(client, OrderStatus.AWAITING_APPROVAL, limit=3, page_size=2)
+    assert [r["order_id"] for r in oldest] == [r["order_id"] for r in everything[:3]]
     for order_id in placed:
         await orders.cancel(client, order_id, "test over", "cs-agent")
 
