@@ -1,5 +1,7 @@
 """Approval activities: assess an order's holds, load the approvers, notify people once."""
 
+from datetime import UTC, datetime
+
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -7,6 +9,7 @@ from temporalio import activity
 
 from activities.credit import exposure, lock_customer
 from activities.db.models import Approver, Notification, PriceBookEntry, Product
+from activities.mail import MailConfig, compose, recipients
 from domain.holds import HoldAssessment, HoldRequest, Notice, Tier, holds_for
 from domain.order import Order
 from domain.statuses import PaymentTerms
@@ -16,8 +19,9 @@ from domain.validation import address_warnings
 class ApprovalActivities:
     """Hold assessment and notifications; built once by the worker with its engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, mail: MailConfig | None = None) -> None:
         self._engine = engine
+        self._mail = mail if mail is not None and mail.smtp_host else None
 
     @activity.defn
     def assess_holds(self, request: HoldRequest) -> HoldAssessment:
@@ -60,7 +64,9 @@ class ApprovalActivities:
 
     @activity.defn
     def notify(self, notice: Notice) -> None:
-        """Write the notification once per `notice.key` (a retry or a repeat is a no-op)."""
+        """Write the notification once per `notice.key` (a retry or a repeat is a no-op),
+        with its e-mails in the same transaction when SMTP is configured (the worker's mail
+        loop sends them)."""
         try:
             with Session(self._engine) as session, session.begin():
                 done = session.scalar(
@@ -77,6 +83,10 @@ class ApprovalActivities:
                         message=notice.message,
                     )
                 )
+                if self._mail is not None:
+                    now = datetime.now(UTC)
+                    for to in recipients(session, self._mail, notice.recipient):
+                        session.add(compose(self._mail, notice, to, now))
         except IntegrityError:
             return  # the same key was written concurrently: already sent
         activity.logger.info(

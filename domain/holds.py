@@ -100,7 +100,9 @@ class RejectionDecision(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-NoticeKind = Literal["approval_needed", "escalated", "auto_rejected", "sla_breach", "exception"]
+NoticeKind = Literal[
+    "approval_needed", "escalated", "auto_rejected", "sla_breach", "exception", "order_failed"
+]
 
 
 class Notice(BaseModel):

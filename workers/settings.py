@@ -1,5 +1,8 @@
 """The one Settings object: every knob comes from an ORDERFLOW_* environment variable."""
 
+import contextlib
+import os
+import secrets
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -68,6 +71,51 @@ class Settings(BaseSettings):
         default="30-120", description="simulated payment gateway round trip, ms (0: none)"
     )
     routing_rules_file: Path | None = None
+
+    # Approval inbox (`orderflow serve`) and e-mail
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    web_base_url: str | None = Field(
+        default=None, description="the inbox as e-mail readers reach it; unset: http://host:port"
+    )
+    web_secret: str | None = Field(
+        default=None, description="signs sessions and e-mail links; unset: a file under home"
+    )
+    session_valid_for: Duration = timedelta(hours=8)
+    link_valid_for: Duration = Field(
+        default=timedelta(hours=48), description="how long an e-mailed approve/reject link works"
+    )
+    smtp_host: str | None = Field(default=None, description="unset: notifications are not mailed")
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "orderflow <orderflow@localhost>"
+    operations_email: str | None = Field(
+        default=None, description="where exceptions and failed orders are mailed"
+    )
+
+    @property
+    def inbox_url(self) -> str:
+        """The inbox's base URL, as put into e-mails."""
+        return (self.web_base_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
+
+    def signing_secret(self) -> bytes:
+        """The secret for sessions and links: ORDERFLOW_WEB_SECRET, else a file under `home`
+        made once (mode 0600), so the worker and the inbox of one install agree."""
+        if self.web_secret:
+            return self.web_secret.encode()
+        path = self.home / "web-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"web-secret.{os.getpid()}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)  # atomic: the first process to get there wins
+            draft.unlink()
+        return path.read_text().strip().encode()
 
     @property
     def resolved_database_url(self) -> str:

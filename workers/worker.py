@@ -26,6 +26,7 @@ from activities.shipping import DatabaseLabelBook, ShippingActivities
 from domain.policy import ApprovalThresholds, SlaPolicy
 from domain.routing import DEFAULT_RULES, RoutingRules, load_rules
 from domain.shipping import DEFAULT_CARRIERS
+from workers.mail_loop import mail_config, mail_delivery
 from workers.settings import Settings
 from workflows.baseline import LocalBaselineWorkflow, PlainBaselineWorkflow
 from workflows.order import OrderWorkflow
@@ -92,7 +93,7 @@ def build_activities(
     payments = PaymentActivities(engine, gateway)
     shipping = ShippingActivities(engine, list(carriers))
     backorders = BackorderActivities(client)
-    approvals = ApprovalActivities(engine)
+    approvals = ApprovalActivities(engine, mail_config(settings))
     returns = ReturnsActivities(engine, list(carriers))
     refunds = RefundActivities(engine, gateway)
     return [
@@ -166,6 +167,7 @@ def _activity_name(fn: Callable[..., Any]) -> str:
 
 
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or forever)."""
-    async with build_worker(client, settings):
+    """Run until `stop` is set (or forever), sending e-mail when SMTP is configured."""
+    engine = make_engine(settings.resolved_database_url, pool_size=settings.activity_threads)
+    async with build_worker(client, settings, engine), mail_delivery(settings, engine):
         await (stop or asyncio.Event()).wait()

@@ -253,6 +253,46 @@ class Notification(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ApproverAccount(Base):
+    """How an approver is reached and signs in to the inbox (one row per person).
+
+    The sign-in token is stored as its SHA-256 only; `orderflow inbox-token` issues a new one.
+    """
+
+    __tablename__ = "approver_accounts"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    token_issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UsedLink(Base):
+    """An e-mailed approve/reject link that was acted on: a link works once."""
+
+    __tablename__ = "used_links"
+    link_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OutboxEmail(Base):
+    """One e-mail to one address, written with its notification, sent once (`sent_at`)."""
+
+    __tablename__ = "outbox_emails"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(240), unique=True)
+    notification_key: Mapped[str] = mapped_column(String(160), index=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class OrderBalance(Base):
     """Money per order in minor units; the CHECK makes a refund above the capture impossible."""
 

@@ -1,0 +1,193 @@
+"""E-mail: who a notice goes to, what it says, and the outbox that delivers it over SMTP.
+
+`notify` (activities/approvals.py) writes the notification and its e-mails in one transaction;
+the worker's mail loop (`deliver_pending`) sends what is unsent. A row is claimed before it is
+sent, so two workers never send the same e-mail at once; an e-mail whose send succeeded but
+whose `sent_at` was never written (the worker died in between) is sent again after its claim
+lapses: delivery is at least once, never silently lost.
+"""
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.orm import Session
+
+from activities.db.models import Approver, ApproverAccount, OutboxEmail
+from domain.holds import Notice, Tier
+from domain.links import claim_for, sign
+
+log = logging.getLogger(__name__)
+
+APPROVAL_KINDS = frozenset({"approval_needed", "escalated"})
+"""Notices an approver can act on: their e-mail carries a one-time approve/reject link."""
+
+CLAIM = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """What e-mail needs from the settings (built by the worker, `workers.settings`)."""
+
+    smtp_host: str | None
+    smtp_port: int
+    smtp_security: str  # none, starttls, ssl
+    smtp_user: str | None
+    smtp_password: str | None
+    mail_from: str
+    operations_email: str | None
+    inbox_url: str
+    link_valid_for: timedelta
+    secret: bytes
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    user_id: str | None = None  # an approver (gets a personal link), else a team mailbox
+
+
+class Mailer:
+    """SMTP with the configured host, port, security and login."""
+
+    def __init__(self, config: MailConfig) -> None:
+        if not config.smtp_host:
+            raise ValueError("no SMTP host configured (ORDERFLOW_SMTP_HOST)")
+        self._config = config
+
+    def connect(self) -> smtplib.SMTP:
+        c = self._config
+        assert c.smtp_host is not None
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if c.smtp_security == "ssl":
+            smtp = smtplib.SMTP_SSL(c.smtp_host, c.smtp_port, timeout=20, context=context)
+        else:
+            smtp = smtplib.SMTP(c.smtp_host, c.smtp_port, timeout=20)
+        if c.smtp_security == "starttls":
+            smtp.starttls(context=context)
+        if c.smtp_user:
+            smtp.login(c.smtp_user, c.smtp_password or "")
+        return smtp
+
+
+def recipients(session: Session, config: MailConfig, recipient: str) -> list[Recipient]:
+    """Addresses for a tier (its active approvers), `operations`, or one approver's user id."""
+    if recipient == "operations":
+        return [Recipient(config.operations_email)] if config.operations_email else []
+    tiers = {tier.value for tier in Tier}
+    query = (
+        select(ApproverAccount.user_id, ApproverAccount.email)
+        .join(Approver, Approver.user_id == ApproverAccount.user_id)
+        .where(Approver.active.is_(True), ApproverAccount.email.is_not(None))
+    )
+    if recipient in tiers:
+        query = query.where(Approver.tier == recipient)
+    else:
+        query = query.where(Approver.user_id == recipient)
+    found = {user: address for user, address in session.execute(query) if address}
+    return [Recipient(address, user) for user, address in sorted(found.items())]
+
+
+def compose(config: MailConfig, notice: Notice, to: Recipient, now: datetime) -> OutboxEmail:
+    """The e-mail for one notice and one reader; approvers get a signed one-time link."""
+    lines = [notice.message, ""]
+    if to.user_id and notice.kind in APPROVAL_KINDS:
+        claim = claim_for("link", to.user_id, now, config.link_valid_for, order=notice.order_id)
+        token = sign(config.secret, claim)
+        lines += [
+            "Approve or reject it here (this link works once, for you only, until "
+            f"{claim.expires:%Y-%m-%d %H:%M} UTC):",
+            f"{config.inbox_url}/link/{token}",
+            "",
+            f"Everything waiting for you: {config.inbox_url}/",
+        ]
+    else:
+        lines.append(f"The order in the inbox: {config.inbox_url}/orders/{notice.order_id}")
+    subject = {
+        "approval_needed": f"Order {notice.order_id} needs your approval",
+        "escalated": f"Escalated: order {notice.order_id} waited too long for approval",
+        "sla_breach": f"SLA breached: order {notice.order_id}",
+        "auto_rejected": f"Order {notice.order_id} was rejected: approval expired",
+        "exception": f"Order {notice.order_id} needs a person",
+        "order_failed": f"Order {notice.order_id} failed",
+    }.get(notice.kind, f"Order {notice.order_id}: {notice.kind}")
+    return OutboxEmail(
+        idempotency_key=f"{notice.key}/{to.address}"[:240],
+        notification_key=notice.key,
+        order_id=notice.order_id,
+        to_address=to.address,
+        subject=subject,
+        body="\n".join(lines) + "\n",
+    )
+
+
+def message_of(config: MailConfig, row: OutboxEmail) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = config.mail_from
+    message["To"] = row.to_address
+    message["Subject"] = row.subject
+    message["Message-ID"] = f"<{row.idempotency_key.replace('/', '.')}@orderflow>"
+    message.set_content(row.body)
+    return message
+
+
+def deliver_pending(engine: Engine, config: MailConfig, mailer: Mailer, limit: int = 50) -> int:
+    """Send unsent e-mails, each claimed first and marked sent right after; the number sent.
+
+    An SMTP failure releases the claims of the e-mails not sent yet and propagates (the mail
+    loop logs it and tries again on its next round).
+    """
+    claimed = _claim(engine, limit)
+    if not claimed:
+        return 0
+    sent = 0
+    try:
+        with mailer.connect() as smtp:
+            for row in claimed:
+                smtp.send_message(message_of(config, row))
+                _mark(engine, [row.id], sent_at=datetime.now(UTC))
+                sent += 1
+                log.info("mailed %s: %s", row.to_address, row.subject)
+    finally:
+        if sent < len(claimed):
+            _mark(engine, [row.id for row in claimed[sent:]], sent_at=None)
+    return sent
+
+
+def _claim(engine: Engine, limit: int) -> list[OutboxEmail]:
+    now = datetime.now(UTC)
+    free = or_(OutboxEmail.claimed_until.is_(None), OutboxEmail.claimed_until < now)
+    with Session(engine) as session:
+        candidates = session.scalars(
+            select(OutboxEmail.id)
+            .where(OutboxEmail.sent_at.is_(None), free)
+            .order_by(OutboxEmail.id)
+            .limit(limit)
+        ).all()
+    claimed: list[OutboxEmail] = []
+    for email_id in candidates:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            taken = session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.id == email_id, OutboxEmail.sent_at.is_(None), free)
+                .values(claimed_until=now + CLAIM)
+            )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                row = session.get(OutboxEmail, email_id)
+                assert row is not None
+                claimed.append(row)
+    return claimed
+
+
+def _mark(engine: Engine, ids: list[int], sent_at: datetime | None) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id.in_(ids))
+            .values(sent_at=sent_at, claimed_until=None)
+        )

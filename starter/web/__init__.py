@@ -1,0 +1,1 @@
+"""The approval inbox (`orderflow serve`): a small server-rendered site for approvers."""
