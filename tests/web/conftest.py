@@ -3,10 +3,15 @@
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from sqlalchemy import Engine
@@ -28,12 +33,44 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def web_settings(worker: Settings, tmp_path: Path) -> Settings:
-    """The worker's settings plus an inbox on a free port with its own secret."""
+def web_settings(settings: Settings, tmp_path: Path) -> Settings:
+    """The test's settings plus an inbox on a free port with its own secret (a test starts
+    its worker with these: the `worker` fixture, or its own with e-mail)."""
     port = free_port()
-    return worker.model_copy(
+    return settings.model_copy(
         update={"web_port": port, "web_secret": f"test-secret-{port}", "home": tmp_path}
     )
+
+
+@dataclass
+class Mailbox:
+    """What a real SMTP server (aiosmtpd) on 127.0.0.1 received."""
+
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        self.messages.append(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+        return "250 OK"
+
+    async def wait_for(self, to: str, subject_part: str, timeout: float = 30) -> EmailMessage:
+        for _ in range(int(timeout / 0.1)):
+            for message in self.messages:
+                if message["To"] == to and subject_part in message["Subject"]:
+                    return message
+            await asyncio.sleep(0.1)
+        seen = [(m["To"], m["Subject"]) for m in self.messages]
+        raise AssertionError(f"no mail to {to} about {subject_part!r}; received {seen}")
+
+
+@pytest.fixture
+def smtp() -> Iterator[Mailbox]:
+    box = Mailbox(port=free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    yield box
+    controller.stop()
 
 
 @pytest.fixture

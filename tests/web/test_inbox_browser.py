@@ -57,7 +57,12 @@ def sign_in(browser: webdriver.Chrome, base: str, user: str, token: str) -> None
 
 
 async def test_an_approver_signs_in_sees_the_order_and_approves_it(
-    client: Client, web_settings: Settings, engine: Engine, inbox: str, browser: webdriver.Chrome
+    client: Client,
+    worker: Settings,
+    web_settings: Settings,
+    engine: Engine,
+    inbox: str,
+    browser: webdriver.Chrome,
 ) -> None:
     token = issue_token(engine, "mia.manager", "mia@example.com")
     order = held_order(engine)
@@ -120,7 +125,12 @@ async def test_an_approver_signs_in_sees_the_order_and_approves_it(
 
 
 async def test_another_approver_cannot_act_on_it(
-    client: Client, web_settings: Settings, engine: Engine, inbox: str, browser: webdriver.Chrome
+    client: Client,
+    worker: Settings,
+    web_settings: Settings,
+    engine: Engine,
+    inbox: str,
+    browser: webdriver.Chrome,
 ) -> None:
     """Fiona (finance) does not see a manager's order and cannot approve it, even by posting
     the form herself naming Mia; J. Buyer (a manager) cannot approve the order he placed."""
