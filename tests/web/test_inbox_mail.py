@@ -16,6 +16,7 @@ from domain.statuses import OrderStatus
 from starter import orders
 from starter.web.accounts import issue_token
 from starter.web.waiting import now
+from tests.factories import make_order, new_sku
 from tests.web.conftest import Mailbox, held_order
 from workers.mail_loop import mail_delivery
 from workers.settings import Settings
@@ -107,3 +108,18 @@ async def test_an_escalation_mails_the_director(
             assert "rejected" in done.text.lower(), done.text
         state = await orders.wait_for(client, order.order_id, OrderStatus.REJECTED, 30)
         assert state.status == OrderStatus.REJECTED
+
+
+@pytest.mark.settings(carriers_down="PARCELCO,SWIFTPOST,GLOBEX", booking_attempts=2)
+async def test_a_failed_order_mails_operations(
+    client: Client, web_settings: Settings, engine: Engine, smtp: Mailbox
+) -> None:
+    settings = with_mail(web_settings, smtp, operations_email="ops@example.com")
+    order = make_order({new_sku(engine, {"AMS": 5}): 2})
+    async with build_worker(client, settings, engine), mail_delivery(settings, engine, 0.1):
+        await orders.place(client, settings, order)
+        mail = await smtp.wait_for("ops@example.com", f"Order {order.order_id} failed")
+        state = await orders.state_of(client, order.order_id)
+    assert state.status == OrderStatus.FAILED
+    assert "FAILED: NoCarrierAvailable" in mail.get_content()
+    assert f"/orders/{order.order_id}" in mail.get_content()
