@@ -168,26 +168,16 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         shown = await asyncio.to_thread(facts, engine, settings, state, who)
         return page(request, "order.html", who=who, csrf=csrf, order=shown, action=None)
 
-    @app.post("/orders/{order_id}/approve")
-    async def approve(
+    @app.post("/orders/{order_id}/decide")
+    async def decide(
         request: Request,
         order_id: str,
         csrf: Annotated[str, Form()] = "",
-        note: Annotated[str, Form()] = "",
+        decision: Annotated[str, Form()] = "",
+        text: Annotated[str, Form()] = "",
     ) -> Response:
         who, _ = signed_in(request, csrf)
-        answer = await _decide(inbox, order_id, "approve", who.user_id, note)
-        return redirect(f"/orders/{quote(order_id)}", answer)
-
-    @app.post("/orders/{order_id}/reject")
-    async def reject(
-        request: Request,
-        order_id: str,
-        csrf: Annotated[str, Form()] = "",
-        reason: Annotated[str, Form()] = "",
-    ) -> Response:
-        who, _ = signed_in(request, csrf)
-        answer = await _decide(inbox, order_id, "reject", who.user_id, reason)
+        answer = await _decide(inbox, order_id, decision, who.user_id, text)
         return redirect(f"/orders/{quote(order_id)}", answer)
 
     @app.get("/link/{token}", response_class=HTMLResponse)
@@ -208,13 +198,12 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         text: Annotated[str, Form()] = "",
     ) -> Response:
         claim, who, refusal = await _link(inbox, token)
-        if refusal is None and decision not in ("approve", "reject"):
-            refusal = "choose approve or reject"
         if refusal is not None:
             return page(request, "message.html", status=410, title="Link refused", text=refusal)
         assert claim is not None and claim.order is not None and who is not None
-        if decision == "reject" and not text.strip():
-            return page(request, "message.html", status=400, title="Not sent", text=NO_REASON)
+        if decision not in ("approve", "reject") or (decision == "reject" and not text.strip()):
+            why = NO_REASON if decision == "reject" else "choose approve or reject"
+            return page(request, "message.html", status=400, title="Not sent", text=why)
         if not await asyncio.to_thread(
             accounts.use_link, engine, claim.id, claim.order, who.user_id, decision
         ):
@@ -258,6 +247,8 @@ async def _link(
 
 async def _decide(inbox: Inbox, order_id: str, decision: str, user: str, text: str) -> str:
     """Send the decision as `user`; the workflow's answer, or its refusal, as one line."""
+    if decision not in ("approve", "reject"):
+        return f"{order_id}: not sent: choose approve or reject"
     client = await inbox.client()
     try:
         if decision == "approve":

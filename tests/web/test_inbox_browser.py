@@ -158,17 +158,21 @@ async def test_another_approver_cannot_act_on_it(
         csrf = page.split('name="csrf" value="')[1].split('"')[0]
         # the form has no "by": whoever is signed in decides; naming someone else changes nothing
         forged = await http.post(
-            f"/orders/{order.order_id}/approve",
-            data={"csrf": csrf, "note": "as mia", "by": "mia.manager"},
+            f"/orders/{order.order_id}/decide",
+            data={"csrf": csrf, "decision": "approve", "text": "as mia", "by": "mia.manager"},
         )
         assert forged.status_code == 303
         follow = await http.get(forged.headers["location"])
         assert "refused" in follow.text and "fiona.finance" in follow.text
         # without the session's CSRF token nothing is sent at all
-        stale = await http.post(f"/orders/{order.order_id}/approve", data={"csrf": "guess"})
+        stale = await http.post(
+            f"/orders/{order.order_id}/decide", data={"csrf": "guess", "decision": "approve"}
+        )
         assert stale.status_code == 403
     async with httpx.AsyncClient(base_url=inbox) as anonymous:
-        nobody = await anonymous.post(f"/orders/{order.order_id}/approve", data={"csrf": ""})
+        nobody = await anonymous.post(
+            f"/orders/{order.order_id}/decide", data={"csrf": "", "decision": "approve"}
+        )
         assert nobody.status_code == 303 and "/signin" in nobody.headers["location"]
 
     def as_the_buyer() -> str:
