@@ -2,15 +2,31 @@
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from domain.money import CURRENCY_EXPONENT, has_valid_precision
 from domain.statuses import Channel, FulfilmentPolicy
 
 OrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
+
+PLACED = {"placed": True}
+"""Validation context of an order as a user places it (`parse_order`): the README's rules in
+full. Without it (a workflow payload, an order already recorded) the model stays lenient, so
+every history already written still deserializes."""
+
+
+def _placed(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("placed"))
 
 
 class Address(BaseModel):
@@ -34,11 +50,20 @@ class OrderLine(BaseModel):
     quantity: int = Field(gt=0, le=100_000)
     unit_price: Decimal = Field(ge=0, description='decimal string, e.g. "12.50"')
 
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _whole_quantity(cls, value: object, info: ValidationInfo) -> object:
+        if _placed(info) and type(value) is not int:
+            raise ValueError(f"must be a JSON integer such as 2, not {value!r}")
+        return value
+
     @field_validator("unit_price", mode="before")
     @classmethod
-    def _no_float_money(cls, value: object) -> object:
+    def _no_float_money(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, float):
             raise ValueError('money must be a decimal string such as "12.50", not a float')
+        if _placed(info) and not isinstance(value, str):
+            raise ValueError(f'money must be a decimal string such as "12.50", not {value!r}')
         return value
 
 
@@ -63,7 +88,7 @@ class Order(BaseModel):
     manual_review: bool = Field(default=False, description="put the order on a review hold")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Order":
+    def _consistent(self, info: ValidationInfo) -> "Order":
         if self.currency not in CURRENCY_EXPONENT:
             raise ValueError(
                 f"currency {self.currency} is not traded (known: "
@@ -80,6 +105,8 @@ class Order(BaseModel):
             raise ValueError("each SKU may appear on one line only")
         if self.promised_days is None and self.promised_date is None:
             raise ValueError("give promised_days or promised_date")
+        if _placed(info) and self.promised_days is not None and self.promised_date is not None:
+            raise ValueError("give promised_days or promised_date, not both")
         return self
 
     @property
@@ -90,3 +117,15 @@ class Order(BaseModel):
     def quantity_of(self, sku: str) -> int:
         """Ordered quantity of one SKU (0 when not on the order)."""
         return sum(line.quantity for line in self.lines if line.sku == sku)
+
+
+def parse_order(data: Any) -> Order:
+    """An order as a user places it (a decoded JSON object): the README's rules in full.
+
+    A quantity must be a JSON integer (not `2.0`, `"2"` or `true`), money a decimal string
+    (not a number), and exactly one of `promised_days` / `promised_date`.
+
+    Raises:
+        pydantic.ValidationError: the first problem names its field, e.g. `lines.0.quantity`.
+    """
+    return Order.model_validate(data, context=PLACED)

@@ -20,14 +20,26 @@ _RMA_ID = re.compile(rf"{RMA_PREFIX}(.+)-([1-9][0-9]*)", re.ASCII)
 
 
 class Disposition(StrEnum):
-    """What inspection decides for a returned unit."""
+    """What inspection decides for a returned unit.
 
-    RESTOCK = "RESTOCK"
+    Spelled as the CLI and the README spell it (`restock`), on the wire too; any case is
+    accepted (histories recorded before carry `"RESTOCK"`).
+    """
+
+    RESTOCK = "restock"
     """As new: back into sellable stock at the warehouse it shipped from."""
-    REFURBISH = "REFURBISH"
+    REFURBISH = "refurbish"
     """Needs work before it can be sold again; not sellable stock."""
-    DISPOSE = "DISPOSE"
+    DISPOSE = "dispose"
     """Scrapped."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> "Disposition | None":
+        if isinstance(value, str):
+            for member in cls:
+                if member.value == value.strip().lower():
+                    return member
+        return None
 
 
 class ReturnRequest(BaseModel):

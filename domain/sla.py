@@ -37,3 +37,21 @@ def format_duration(value: timedelta) -> str:
             out += f"{seconds // size}{unit}"
             seconds %= size
     return out
+
+
+def format_span(value: timedelta) -> str:
+    """A duration as people configure it: hours up to 72h ("24h", "48h", "1h30m", "3m"),
+    days with hours beyond ("5d", "14d", "3d12h"). Never "1 day, 0:00:00"."""
+    seconds = round(value.total_seconds())
+    if seconds == 0:
+        return "0s"
+    out = ""
+    units: tuple[tuple[str, int], ...] = (("h", 3600), ("m", 60), ("s", 1))
+    if seconds >= 72 * 3600:
+        out, seconds = f"{seconds // 86400}d", seconds % 86400
+        units = (("h", 3600), ("m", 60))
+    for unit, size in units:
+        if seconds >= size:
+            out += f"{seconds // size}{unit}"
+            seconds %= size
+    return out

@@ -255,7 +255,7 @@ async def _send(
             return "signalled"
         name = {"return": "request_return", "receive": "receive_return"}.get(kind, kind)
         if kind == "inspect":
-            verdict = {"sku": sku, "quantity": 1, "disposition": "RESTOCK"}
+            verdict = {"sku": sku, "quantity": 1, "disposition": "restock"}
             payload = {"rma_id": payload, "lines": [verdict]}
         await asyncio.wait_for(handle.execute_update(name, payload), 20)
         return "accepted"

@@ -2,13 +2,18 @@
 
 import json
 import shutil
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic_core import to_jsonable_python
 from rich.console import Console, Group
 from rich.table import Table
 
+from domain.fulfilment import Shipment
+from domain.sla import format_span
 from domain.state import OrderState
+from domain.statuses import OrderStatus
 
 # Piped output would otherwise wrap at 80 columns and fold order ids.
 console = Console(width=shutil.get_terminal_size((150, 40)).columns)
@@ -67,7 +72,7 @@ def show_state(state: OrderState, source: str = "temporal") -> None:
     console.print(
         f"[bold]{state.order_id}[/bold]  {state.status.value}  "
         f"customer {state.customer_id} via {state.channel}  "
-        f"total {state.total or '?'} {state.currency}"
+        f"total {order_total(state) or '?'} {state.currency}"
         + (f"  (escalation level {state.escalation_level})" if state.escalation_level else "")
     )
     if state.reason:
@@ -92,7 +97,7 @@ def show_state(state: OrderState, source: str = "temporal") -> None:
                 s.tracking_number or "",
                 str(s.shipping_cost or ""),
                 str(s.estimated_delivery or ""),
-                "delivered" if s.delivered else "shipped" if s.shipped else "booked",
+                shipment_state(state, s),
             )
         console.print(parcels)
     if state.holds:
@@ -192,3 +197,98 @@ def bench_report(result: dict[str, Any]) -> Group:
             f"workflow cache {o['workflow_cache_size']})"
         )
     return Group(table, ratios_line, steps, memory)
+
+
+def kpi_value(unit: str, value: float | None) -> str:
+    """A KPI as people read it: durations as "24h" / "5d", shares as "99.5 %"."""
+    if value is None:
+        return "no data yet"
+    if unit == "hours":
+        return format_span(timedelta(hours=value))
+    return f"{value} %"
+
+
+def kpi_rows(numbers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each KPI with its target, readable, and whether it is met (None: nothing measured)."""
+    from activities.reports import KPIS, meets
+
+    return [
+        {
+            "key": kpi.key,
+            "kpi": kpi.label,
+            "value": kpi_value(kpi.unit, numbers.get(kpi.key)),
+            "target": ("< " if kpi.below else "> ") + kpi_value(kpi.unit, kpi.target),
+            "met": meets(kpi, numbers.get(kpi.key)),
+        }
+        for kpi in KPIS
+    ]
+
+
+def kpi_report(numbers: dict[str, Any]) -> Group:
+    """`orderflow report`: the KPIs against the seeds' targets, then orders by status."""
+    kpis = Table(title=f"KPIs over {numbers['orders']} orders (read model)")
+    for column in ("kpi", "value", "target", ""):
+        kpis.add_column(column, no_wrap=column != "kpi")
+    for row in kpi_rows(numbers):
+        verdict = {True: "[green]met[/green]", False: "[red]missed[/red]", None: ""}[row["met"]]
+        kpis.add_row(row["kpi"], row["value"], row["target"], verdict)
+    statuses = Table(title="orders by status")
+    statuses.add_column("status")
+    statuses.add_column("orders", justify="right")
+    for status, count in numbers["by_status"].items():
+        statuses.add_row(status, str(count))
+    statuses.add_row("[bold]total[/bold]", f"[bold]{numbers['orders']}[/bold]")
+    return Group(kpis, statuses, f"SLA escalations: {numbers['escalations']}")
+
+
+def order_total(state: OrderState) -> Decimal | None:
+    """The order's total, the same one `list` and `status` show: the validated total, else
+    (an order rejected before validation finished) the sum of its lines as placed."""
+    if state.total is not None:
+        return state.total
+    try:
+        return sum(
+            (Decimal(str(line["unit_price"])) * int(line["quantity"]) for line in state.lines),
+            Decimal(0),
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
+
+
+STOPPED_OR_BILLED = frozenset(
+    {
+        OrderStatus.COMPLETED,
+        OrderStatus.RETURN_REQUESTED,
+        OrderStatus.RETURN_RECEIVED,
+        OrderStatus.REFUNDED,
+        OrderStatus.REJECTED,
+        OrderStatus.CANCELLED,
+        OrderStatus.FAILED,
+    }
+)
+"""An order closed for billing or stopped: a parcel that never left had its label voided."""
+
+
+def shipment_state(state: OrderState, shipment: Shipment) -> str:
+    """What became of one parcel: delivered, lost, shipped, booked, voided (or not booked)."""
+    if shipment.delivered:
+        return "delivered"
+    if shipment.lost:
+        return "lost"
+    if shipment.shipped:
+        return "shipped"
+    if state.status in STOPPED_OR_BILLED:
+        return "voided"
+    return "booked" if shipment.label_id or shipment.tracking_number else "not booked"
+
+
+def state_json(state: OrderState, source: str) -> dict[str, Any]:
+    """`status --json`: the workflow's view, plus what a script should not have to work out:
+    the total (`total`, never null when the lines have prices) and each parcel's `state`."""
+    data = state.model_dump(mode="json")
+    total = order_total(state)
+    data["total"] = None if total is None else str(total)
+    for shipment, dumped in zip(state.shipments, data["shipments"], strict=True):
+        dumped["state"] = shipment_state(state, shipment)
+    data["source"] = source
+    return data

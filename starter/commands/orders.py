@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from domain.commands import OrderEdit
 from domain.holds import ApprovalDecision, HoldType, RejectionDecision
-from domain.order import Address, Order
+from domain.order import Address, Order, parse_order
 from domain.statuses import OrderStatus
 from starter import orders, read_model, render
 from starter.app import JsonFlag, app, run
@@ -31,16 +31,34 @@ def read_orders(path: str) -> list[Order]:
     except json.JSONDecodeError as error:
         raise UserError(f"{path} is not JSON: {error.msg} at line {error.lineno}") from None
     items = data if isinstance(data, list) else [data]
+    if not items:
+        raise UserError(f"{path} holds an empty list: no order to place")
     result = []
     for index, item in enumerate(items):
         try:
-            result.append(Order.model_validate(item))
+            result.append(parse_order(item))
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "order"
             label = f"order #{index + 1}" if len(items) > 1 else "order"
-            raise UserError(f"invalid {label}: {where}: {first['msg']}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise UserError(f"invalid {label}: {where}: {message}") from None
     return result
+
+
+def wait_failure(
+    order_id: str, status: OrderStatus, wanted: OrderStatus, reason: str | None
+) -> str | None:
+    """Why `place --wait` failed for an order that stopped short of the stage it waited for.
+
+    An order that ended REJECTED, CANCELLED or FAILED never reaches a later stage; None when
+    it did reach `wanted` (or `wanted` is the very status it ended in).
+    """
+    if not status.is_final or status == wanted:
+        return None
+    return f"order {order_id} ended {status.value}, not {wanted.value}" + (
+        f": {reason}" if reason else ""
+    )
 
 
 @app.command(rich_help_panel=PANEL)
@@ -54,6 +72,8 @@ def place(
     settings = get_settings()
     new_orders = read_orders(file)
 
+    failures: list[str] = []
+
     async def go(client: Any) -> list[dict[str, str]]:
         await read_model.refuse_known(settings, [order.order_id for order in new_orders])
         placed = []
@@ -64,6 +84,10 @@ def place(
             for row in placed:
                 state = await orders.wait_for(client, row["order_id"], wait, timeout)
                 row["status"] = state.status.value
+                failure = wait_failure(row["order_id"], state.status, wait, state.reason)
+                if failure:
+                    row["reason"] = state.reason or ""
+                    failures.append(failure)
         return placed
 
     placed = run(go)
@@ -71,7 +95,12 @@ def place(
         render.print_json(placed)
     else:
         for row in placed:
-            print(" ".join(row.values()))
+            print(" ".join(v for k, v in row.items() if k != "reason"))
+    if failures:
+        # Every order is placed and shown above; the exit status says not all got there.
+        for failure in failures:
+            print(f"error: {failure}", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 def _notice(kind: str, order_id: str, shipment: str | None, by: str) -> None:
@@ -173,7 +202,7 @@ def status(order_id: str, as_json: JsonFlag = False) -> None:
     settings = get_settings()
     state, source = run(lambda client: read_model.find_order(client, settings, order_id))
     if as_json:
-        render.print_json({**state.model_dump(mode="json"), "source": source})
+        render.print_json(render.state_json(state, source))
     else:
         render.show_state(state, source)
 

@@ -56,5 +56,5 @@ def inspect(
     else:
         print(
             f"{rma_id}: refunded {refund.amount} {refund.currency} "
-            f"(order total refunded {refund.refunded_total})"
+            f"(refunded on the order so far: {refund.refunded_total} {refund.currency})"
         )

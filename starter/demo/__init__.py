@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import time
 from pathlib import Path
@@ -14,7 +13,8 @@ from domain.returns import Disposition, InspectionLine, InspectionRequest, Retur
 from domain.state import OrderState
 from domain.statuses import OrderStatus
 from starter import orders, returns
-from starter.render import console, order_table
+from starter.logs import setup_logging
+from starter.render import console, order_table, order_total
 from starter.stack import dev_server, embedded_unless_configured
 from workers.settings import Settings
 
@@ -22,7 +22,11 @@ HERE = Path(__file__).parent
 
 
 def seed_database(settings: Settings, file: Path | None = None) -> dict[str, int]:
-    """Migrate, then load the catalog (the demo one by default)."""
+    """Migrate, then load the catalog (the demo one by default).
+
+    Returns what the catalog holds per kind, and under "new stock" how many of its stock rows
+    were created now (a re-seed never resets live stock, so a second run creates none).
+    """
     from activities.catalog import load_catalog
     from activities.db.engine import make_engine, upgrade
 
@@ -30,9 +34,26 @@ def seed_database(settings: Settings, file: Path | None = None) -> dict[str, int
     data = json.loads((file or HERE / "catalog.json").read_text())
     engine = make_engine(settings.resolved_database_url, pool_size=1)
     try:
-        return load_catalog(engine, data)
+        loaded = load_catalog(engine, data)
     finally:
         engine.dispose()
+    return {**loaded, "stock": len(data.get("stock", [])), "new stock": loaded["stock"]}
+
+
+def seed_summary(counts: dict[str, int]) -> str:
+    """One line: what the catalog holds, and which stock rows are new (live stock is kept)."""
+    new = counts.get("new stock", 0)
+    parts = []
+    for what, n in counts.items():
+        if what == "new stock":
+            continue
+        if what == "stock":
+            kept = counts["stock"] - new
+            note = f", {kept} kept as they are: a re-seed never resets live stock" if kept else ""
+            parts.append(f"{n} stock rows ({new} new{note})")
+        else:
+            parts.append(f"{n} {'price book entries' if what == 'price_book' else what}")
+    return "seeded " + ", ".join(parts)
 
 
 def serve_forever(settings: Settings) -> None:
@@ -49,12 +70,10 @@ def serve_forever(settings: Settings) -> None:
 
 def run_demo(settings: Settings, *, exit_after: bool) -> None:
     """Start what is missing, seed, place the demo orders, show where each one is."""
-    # Business failures (a rejected demo order) are logged by the SDK with tracebacks: keep
-    # them in a file so the demo output stays readable.
-    settings.home.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(filename=settings.home / "worker.log", level=logging.INFO, force=True)
-    counts = seed_database(settings)
-    console.print("seeded " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    # The in-process worker logs to a file so the demo output stays readable; a business
+    # failure (a rejected demo order) is one INFO line there, never a traceback.
+    setup_logging(settings.home / "worker.log")
+    console.print(seed_summary(seed_database(settings)))
     with embedded_unless_configured(settings, ui=True) as embedded:
         if embedded:
             console.print(
@@ -93,20 +112,41 @@ async def _demo(settings: Settings, exit_after: bool) -> None:
         waiting = next(o.order_id for o, plan in plans if "waiting" in o.order_id)
         held = next(o.order_id for o, plan in plans if plan == "approval")
         returned = next(o.order_id for o, plan in plans if plan == "return")
-        console.print(
-            f"\nOpen the Temporal UI: {settings.ui_url}/namespaces/{settings.namespace}/workflows\n"
-            f"Try:  orderflow status {waiting}\n"
-            f"      orderflow status {returned}   (a return, inspected and refunded)\n"
-            f"      orderflow ship {waiting}   then   orderflow deliver {waiting}\n"
-            f"      orderflow list --status {OrderStatus.AWAITING_SHIPMENT.value}\n"
-            f"A B2B order waits for a manager's approval (it was placed by j.buyer, who may not\n"
-            f"approve their own order):\n"
-            f"      orderflow approve {held} --as mia.manager --note 'budget ok'"
-        )
+        console.print(next_steps(settings, waiting, returned, held, stopped=exit_after))
         if exit_after:
             return
-        console.print("\nThe stack keeps running (worker in this process); Ctrl-C stops it.")
         await _wait_for_interrupt()
+
+
+def next_steps(settings: Settings, waiting: str, returned: str, held: str, *, stopped: bool) -> str:
+    """What to try next. After `--exit` the stack is down, so first: how to bring it back."""
+    tries = (
+        f"Try:  orderflow status {waiting}\n"
+        f"      orderflow status {returned}   (a return, inspected and refunded)\n"
+        f"      orderflow ship {waiting}   then   orderflow deliver {waiting}\n"
+        f"      orderflow list --status {OrderStatus.AWAITING_SHIPMENT.value}\n"
+        f"A B2B order waits for a manager's approval (it was placed by j.buyer, who may not\n"
+        f"approve their own order):\n"
+        f"      orderflow approve {held} --as mia.manager --note 'budget ok'"
+    )
+    if stopped and settings.temporal_address:
+        return (
+            f"\nThe demo's worker has stopped (--exit); Temporal at {settings.temporal_address} "
+            "keeps the orders.\nThe commands below need a worker: `orderflow worker`, then\n"
+            + tries
+        )
+    if stopped:
+        return (
+            f"\nThe stack has stopped (--exit); the orders are kept in {settings.home}.\n"
+            "Without a stack these work:  orderflow report   orderflow stock   orderflow check\n"
+            "The commands below need it back: `orderflow dev` in one terminal and "
+            "`orderflow worker` in another (or `orderflow demo` without --exit), then\n" + tries
+        )
+    return (
+        f"\nOpen the Temporal UI: {settings.ui_url}/namespaces/{settings.namespace}/workflows\n"
+        + tries
+        + "\n\nThe stack keeps running (worker in this process); Ctrl-C stops it."
+    )
 
 
 def _row(state: OrderState) -> dict[str, Any]:
@@ -115,7 +155,7 @@ def _row(state: OrderState) -> dict[str, Any]:
         "status": state.status.value,
         "customer_id": state.customer_id,
         "channel": state.channel,
-        "total": f"{state.total}" if state.total is not None else "",
+        "total": str(order_total(state) or ""),
         "escalation_level": state.escalation_level,
         "started_at": state.events[0].at.isoformat() if state.events else "",
     }

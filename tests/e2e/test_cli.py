@@ -1,6 +1,7 @@
 """The `orderflow` command as a user runs it: real processes, real exit codes, one-line errors."""
 
 import json
+import re
 from pathlib import Path
 
 from tests.e2e.conftest import orderflow
@@ -15,6 +16,19 @@ def test_demo_runs_orders_to_completion_and_exits(cli_env: dict[str, str]) -> No
     assert "AWAITING_APPROVAL" in result.stdout and "--as mia.manager" in result.stdout
     assert result.stdout.count("REJECTED") == 2
     assert "Temporal UI" in result.stdout or "Web UI" in result.stdout
+    # One total everywhere: a rejected order shows the total `list` shows for it.
+    rejected = [line for line in result.stdout.splitlines() if "REJECTED" in line]
+    assert all(re.search(r"\b\d+\.\d\d\b", line) for line in rejected), rejected
+    # With --exit the stack is gone: the next steps start with bringing it back.
+    assert "The stack has stopped (--exit)" in result.stdout
+    assert result.stdout.index("`orderflow dev`") < result.stdout.index("Try:")
+    assert "Open the Temporal UI" not in result.stdout
+    # The demo's worker logs to a file; an expected rejection is one INFO line there.
+    log = (Path(cli_env["ORDERFLOW_HOME"]) / "worker.log").read_text()
+    assert "Traceback" not in log and "WARNING" not in log
+    assert "InvalidOrder: unknown SKU KB-999 (business failure, not retried)" in log
+    assert "placed within 24h (business failure, not retried)" in log
+    assert result.stderr == ""
     # the file-backed server keeps the orders: a second run still works and adds new ones
     again = orderflow("demo", "--exit", env=cli_env)
     assert again.returncode == 0, again.stderr
