@@ -28,6 +28,7 @@ from domain.commands import (
     ShipmentNotice,
     pick_shipment,
 )
+from domain.details import order_card
 from domain.holds import ApprovalDecision, RejectionDecision
 from domain.order import Order
 from domain.state import OrderState
@@ -77,6 +78,7 @@ async def place(client: Client, settings: Settings, order: Order) -> WorkflowHan
                 f"{order.channel.value} order {order.order_id} for "
                 f"{order.customer_id}: {order.total} {order.currency}"
             ),
+            static_details=order_card(order),
         )
     except WorkflowAlreadyStartedError:
         raise UserError(f"order {order.order_id} already exists; order ids are used once") from None

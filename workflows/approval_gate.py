@@ -43,9 +43,9 @@ class ApprovalGate:
         return bool(open_holds(self.holds))
 
     @property
-    def awaiting(self) -> str:
-        """The tier the order waits for ("" when none), for the search attribute."""
-        return awaiting_tier(self.holds) or ""
+    def awaiting(self) -> str | None:
+        """The tier the order waits for (None when none), for the search attribute."""
+        return awaiting_tier(self.holds)
 
     async def assess(self, validated: ValidatedOrder, earlier: list[Hold]) -> None:
         """Decide which holds the order needs (amount, credit, price, address, review).

@@ -6,7 +6,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.commands import CancelRequest
+    from domain.details import approval_wanted
     from domain.holds import ApprovalDecision, HoldType, Tier
+    from domain.sla import format_duration
     from domain.stages import Stage
     from domain.statuses import OrderStatus
     from domain.steps import ValidatedOrder
@@ -43,7 +45,12 @@ class ApprovalStage(OrderJournal):
             remaining = (
                 None if alerted else max(started + limit - workflow.now(), timedelta(seconds=1))
             )
-            if await self.wait(lambda: not gate.is_open or self._edits != edits, remaining):
+            if await self.wait(
+                lambda: not gate.is_open or self._edits != edits,
+                remaining,
+                summary=_sla_summary(v, escalated=gate.escalated),
+                waiting_for=approval_wanted(gate.holds),
+            ):
                 await self.record_releases()
                 if self._edits != edits:
                     return  # the customer changed the order: it is validated and held again
@@ -99,3 +106,14 @@ class ApprovalStage(OrderJournal):
                 f"{what} released" + (f": {decision.note}" if decision.note else ""),
                 actor=decision.by,
             )
+
+
+EXPIRY_ACTIONS = {"reject": "auto-reject", "cancel": "auto-cancel", "alert": "alert the director"}
+
+
+def _sla_summary(v: ValidatedOrder, *, escalated: bool) -> str:
+    """The approval timer's name: what happens when it fires, after how long since the hold."""
+    if not escalated:
+        return f"approval SLA: escalate after {format_duration(v.sla.approval_escalate_after)}"
+    action = EXPIRY_ACTIONS[v.sla.approval_expire_action]
+    return f"approval SLA: {action} after {format_duration(v.sla.approval_expire_after)}"

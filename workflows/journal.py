@@ -1,13 +1,13 @@
-"""The order's journal: status, audit trail, search attributes, SLA waits, compensation log."""
+"""The order's journal: status, audit trail, search attributes, SLA waits, compensation log,
+and the details an operator reads on the order's page in the Temporal UI."""
 
 import asyncio
 import contextlib
 from collections.abc import Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -17,7 +17,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
     from activities.shipping import ShippingActivities
     from domain.commands import CancelRequest
-    from domain.holds import Notice, RejectionDecision
+    from domain.details import current_details
+    from domain.holds import Notice, NoticeKind, RejectionDecision
     from domain.order import Order
     from domain.stages import Stage
     from domain.state import AuditEntry, OrderState
@@ -41,30 +42,75 @@ class OrderJournal:
 
     _order: Order
     _state: OrderState
-    _stage: Stage
     _cancel: CancelRequest | None
     _rejection: RejectionDecision | None
     _compensations: list[str]
     _gate: ApprovalGate
     _parcels: Parcels
+    _where: Stage
+    _waiting_for: str | None = None
+    _timer: str | None = None
+    _since: datetime | None = None
 
     @property
     def order_id(self) -> str:
         return self._order.order_id
 
     @property
+    def _stage(self) -> Stage:
+        """Where the workflow is (`domain.stages`); every change shows in the UI's details."""
+        return self._where
+
+    @_stage.setter
+    def _stage(self, stage: Stage) -> None:
+        self._where = stage
+        self.show()
+
+    @property
     def stopping(self) -> bool:
         """A cancel or a rejection was accepted: the order stops at the next step boundary."""
         return self._cancel is not None or self._rejection is not None
 
-    async def wait(self, condition: Any, timeout: timedelta | None) -> bool:
-        """Wait for `condition` or a stop; False when the SLA timer fired first."""
+    async def wait(
+        self, condition: Any, timeout: timedelta | None, *, summary: str, waiting_for: str
+    ) -> bool:
+        """Wait for `condition` or a stop; False when the SLA timer fired first.
+
+        `summary` names the SLA timer (what happens when it fires); `waiting_for` says what
+        and whom the order waits for. Both are metadata for the UI: no command changes.
+        """
+        self.waiting(waiting_for, summary if timeout is not None else None)
         try:
-            await workflow.wait_condition(lambda: condition() or self.stopping, timeout=timeout)
+            await workflow.wait_condition(
+                lambda: condition() or self.stopping,
+                timeout=timeout,
+                timeout_summary=summary if timeout is not None else None,
+            )
         except TimeoutError:
             return False
         self.checkpoint()
         return True
+
+    def waiting(self, what: str | None, timer: str | None = None) -> None:
+        """What the order waits for now, and its SLA timer; None: nobody, orderflow works."""
+        if what != self._waiting_for or self._since is None:
+            self._since = workflow.now()
+        self._waiting_for, self._timer = what, timer
+        self.show()
+
+    def show(self) -> None:
+        """Keep the UI's current details in step with the order (text: domain.details)."""
+        workflow.set_current_details(
+            current_details(
+                self._state.status,
+                self._where.value,
+                self._waiting_for,
+                self._since or workflow.now(),
+                timer=self._timer,
+                escalation_level=self._state.escalation_level,
+                reason=self._state.reason,
+            )
+        )
 
     async def unless_cancelled(self, step: Coroutine[Any, Any, T]) -> T:
         """Run a step that may retry for long (carrier booking) but give way to a cancel.
@@ -127,12 +173,16 @@ class OrderJournal:
     async def exception(self, step: str, why: str, *, actor: str = "orderflow") -> None:
         """Something only a person can settle: audit it and tell operations, once per step."""
         await self.record(step, why, actor=actor)
+        await self.tell_operations(step, why)
+
+    async def tell_operations(self, step: str, why: str, kind: NoticeKind = "exception") -> None:
+        """Notify operations (the table, and e-mail where configured), once per step."""
         await run_step(
             ApprovalActivities.notify,
             Notice(
                 order_id=self._order.order_id,
                 recipient="operations",
-                kind="exception",
+                kind=kind,
                 message=f"order {self._order.order_id}: {why}",
                 key=f"{self._order.order_id}/notify/{step}",
             ),
@@ -144,6 +194,7 @@ class OrderJournal:
         self._state.escalation_level += 1
         await self.record(f"escalation-{self._state.escalation_level}", f"SLA breached: {why}")
         self.upsert_search()
+        self.show()
 
     async def move(
         self, status: OrderStatus, why: str, *, step: str, actor: str = "orderflow"
@@ -178,18 +229,19 @@ class OrderJournal:
             self._state.reason = why
         self._state.events.append(self._entry(why, actor=actor))
         self.upsert_search()
+        self._since = None  # a new status: nothing waited for yet, since now
+        self.waiting(None)
 
     def _entry(self, what: str, *, actor: str = "orderflow") -> AuditEntry:
         return AuditEntry(at=workflow.now(), status=self._state.status, actor=actor, what=what)
 
     def upsert_search(self) -> None:
-        updates: list[SearchAttributeUpdate[Any]] = [
-            search.ORDER_STATUS.value_set(self._state.status.value),
-            search.ESCALATION_LEVEL.value_set(self._state.escalation_level),
-            search.AWAITING_APPROVER.value_set(
-                self._gate.awaiting if self._state.status == OrderStatus.AWAITING_APPROVAL else ""
-            ),
-        ]
-        if self._state.total is not None:
-            updates.append(search.ORDER_TOTAL.value_set(float(self._state.total)))
-        workflow.upsert_search_attributes(updates)
+        awaiting = self._state.status == OrderStatus.AWAITING_APPROVAL
+        workflow.upsert_search_attributes(
+            search.order_updates(
+                self._state.status.value,
+                self._state.escalation_level,
+                self._gate.awaiting if awaiting else None,
+                self._state.total,
+            )
+        )

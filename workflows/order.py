@@ -49,6 +49,16 @@ RETURNS_IN_A_FRESH_RUN = "returns-in-a-fresh-run"
 """Patch id: an invoiced order continues as new for its return window, and again whenever
 Temporal suggests it; orders already in their return window finish in the run they have."""
 
+TELL_OPERATIONS_ON_FAILURE = "tell-operations-on-failure"
+"""Patch id: a FAILED order notifies operations (and mails them where SMTP is configured)."""
+
+STOCK_ARRIVED_DESCRIPTION = (
+    "internal: sent by goods-in (StockReceiptWorkflow, via its offer_stock activity) to a "
+    "backordered order, which tries to reserve again; not for people: receive goods with "
+    "`orderflow restock SKU WAREHOUSE QTY` instead."
+)
+"""The stock_arrived Update keeps its name (running orders and the replay goldens use it)."""
+
 
 @workflow.defn
 class OrderWorkflow(ApprovalStage, StockWaves):
@@ -105,6 +115,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
             await self.move(
                 final, f"{failure.kind}: {failure}", step="closed", actor=actor or "orderflow"
             )
+            if final == OrderStatus.FAILED and workflow.patched(TELL_OPERATIONS_ON_FAILURE):
+                await self.tell_operations(
+                    "failed", f"FAILED: {failure.kind}: {failure}", "order_failed"
+                )
         except OrderCancelled:
             assert self._cancel is not None
             await self._stop()
@@ -240,7 +254,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
 
     # --- approvals ---------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(
+        description="An approver releases a hold: {by, hold?, note?}; no hold: every hold they "
+        "may release. Refused, with the reason, when they may not (orderflow approve)."
+    )
     async def approve(self, raw: RawValue = NO_PAYLOAD) -> str:
         """An approver releases one hold (or every hold they may release)."""
         with refusals():
@@ -284,7 +301,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         self._gate.check_approve(decision)
         return decision
 
-    @workflow.signal
+    @workflow.signal(
+        description="Fire-and-forget approval (an e-mail link, a bot): the approve Update's "
+        "payload; a decision that makes no sense now is logged and dropped."
+    )
     async def approve_signal(self, raw: RawValue = NO_PAYLOAD) -> None:
         """Fire-and-forget approval; a decision that makes no sense now is logged and dropped."""
         try:
@@ -294,7 +314,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         except ApplicationError as error:
             workflow.logger.warning("approval ignored: %s", error)
 
-    @workflow.update
+    @workflow.update(
+        description="An approver rejects an order on hold: {by, reason}; it ends REJECTED "
+        "and nothing stays held (orderflow reject)."
+    )
     def reject(self, raw: RawValue = NO_PAYLOAD) -> str:
         """An approver rejects the order; it ends REJECTED and nothing stays held."""
         with refusals():
@@ -316,7 +339,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
 
     # --- edits and cancellation -----------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(
+        description="Change quantities or the address until the order is approved: "
+        "{lines: {SKU: qty}, ship_to?, by}; validated and assessed again (orderflow edit)."
+    )
     def edit(self, raw: RawValue = NO_PAYLOAD) -> str:
         """Change quantities, remove lines or change the address, until the order is approved.
 
@@ -352,7 +378,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
             raise CommandRefused(problems[0])
         return edit, edited
 
-    @workflow.update
+    @workflow.update(
+        description="Cancel before the first parcel ships: {reason, by}; what the order "
+        "holds is released in reverse order (orderflow cancel)."
+    )
     def cancel(self, raw: RawValue = NO_PAYLOAD) -> str:
         """Cancel before shipment; every hold is released, in reverse order."""
         with refusals():
@@ -373,7 +402,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
 
     # --- returns ------------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(
+        description="Open an RMA with a return label inside the return window: "
+        "{lines: {SKU: qty}, reason, by} (orderflow return)."
+    )
     async def request_return(self, raw: RawValue = NO_PAYLOAD) -> Rma:
         """Open an RMA (with a return label) inside the return window."""
         with refusals():
@@ -392,7 +424,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         self._returns.check_request(request)
         return request
 
-    @workflow.update
+    @workflow.update(
+        description="An RMA's parcel arrived at the warehouse (payload: the RMA id); the "
+        "refund SLA starts (orderflow receive-return)."
+    )
     async def receive_return(self, raw: RawValue = NO_PAYLOAD) -> Rma:
         """The returned parcel arrived at the warehouse; the refund SLA starts."""
         with refusals():
@@ -411,7 +446,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         self._returns.check_receive(rma_id)
         return rma_id
 
-    @workflow.update
+    @workflow.update(
+        description="Each returned unit restocked, refurbished or disposed: {rma_id, lines}; "
+        "then the refund (orderflow inspect)."
+    )
     async def inspect_return(self, raw: RawValue = NO_PAYLOAD) -> RefundResult:
         """Each unit restocked, refurbished or disposed; then the refund."""
         with refusals():
@@ -432,17 +470,26 @@ class OrderWorkflow(ApprovalStage, StockWaves):
 
     # --- the warehouse, the carriers, goods in ------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(
+        description="The warehouse reports a parcel left: {shipment_id?, by}; one that makes "
+        "no sense is logged and dropped (orderflow ship)."
+    )
     def ship(self, raw: RawValue = NO_PAYLOAD) -> None:
         """The WMS reports a parcel left the warehouse (logged and dropped if it makes no sense)."""
         self._take_notice(Command.SHIP, raw)
 
-    @workflow.signal
+    @workflow.signal(
+        description="The carrier reports a parcel delivered: {shipment_id?, by}; before its "
+        "ship notice is fine too (orderflow deliver)."
+    )
     def deliver(self, raw: RawValue = NO_PAYLOAD) -> None:
         """The carrier reports a parcel was delivered (before its ship notice is fine too)."""
         self._take_notice(Command.DELIVER, raw)
 
-    @workflow.signal
+    @workflow.signal(
+        description="A person declares a shipped parcel lost by the carrier: "
+        "{shipment_id?, by}; it is not billed (orderflow lost)."
+    )
     def lost(self, raw: RawValue = NO_PAYLOAD) -> None:
         """A person declares a shipped parcel lost by the carrier: it is not billed."""
         self._take_notice(Command.LOST, raw)
@@ -456,7 +503,7 @@ class OrderWorkflow(ApprovalStage, StockWaves):
         except ApplicationError as error:
             workflow.logger.warning("%s notice ignored: %s", command.value, error)
 
-    @workflow.update
+    @workflow.update(description=STOCK_ARRIVED_DESCRIPTION)
     async def stock_arrived(self) -> str:
         """Internal (sent by goods-in): a backordered order tries to reserve again.
 
@@ -479,7 +526,10 @@ class OrderWorkflow(ApprovalStage, StockWaves):
     def _takes_stock(self) -> bool:
         return accepts(self._stage, Command.STOCK_ARRIVED)  # the stage table decides
 
-    @workflow.query
+    @workflow.query(
+        description="The order's typed current state: status, stage, lines, holds, shipments, "
+        "payment, returns and its audit trail (orderflow status)."
+    )
     def status(self) -> OrderState:
         """The typed current state of the order."""
         return self._snapshot()

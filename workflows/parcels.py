@@ -10,8 +10,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities
     from activities.shipping import ShippingActivities
     from domain.commands import CommandRefused, ShipmentNotice, pick_shipment
+    from domain.details import parcels_wanted
     from domain.fulfilment import Shipment, wave_step
     from domain.policy import SlaPolicy
+    from domain.sla import format_duration
     from domain.stages import Command, Stage
     from domain.statuses import OrderStatus
     from domain.steps import ShipmentEvent
@@ -23,7 +25,14 @@ class OrderSteps(Protocol):
 
     @property
     def order_id(self) -> str: ...
-    async def wait(self, condition: Callable[[], bool], timeout: timedelta | None) -> bool: ...
+    async def wait(
+        self,
+        condition: Callable[[], bool],
+        timeout: timedelta | None,
+        *,
+        summary: str,
+        waiting_for: str,
+    ) -> bool: ...
     async def escalate(self, why: str) -> None: ...
     async def record(self, step: str, why: str, *, actor: str = "orderflow") -> None: ...
     async def exception(self, step: str, why: str, *, actor: str = "orderflow") -> None: ...
@@ -118,18 +127,29 @@ class Parcels:
                 if not all(s.shipped for s in self._shipments):
                     stage, limit = "ship", sla.ship_escalate_after
                     why = f"no ship notice within {limit}"
+                    summary = f"shipping SLA: escalate after {format_duration(limit)}"
                 elif late_delivery:
                     stage, limit = "deliver", sla.delivery_grace
                     why = (
                         f"still not delivered {limit} after the last escalation "
                         "(orderflow lost ORDER if the carrier lost it)"
                     )
+                    summary = f"delivery SLA: escalate again after {format_duration(limit)}"
                 else:
                     deadline = promised_by + sla.delivery_grace
                     stage = "deliver"
                     limit = max(deadline - workflow.now(), timedelta(seconds=1))
                     why = f"not delivered by {promised.isoformat()} (+{sla.delivery_grace})"
-                if not await self._order.wait(lambda: bool(self._notices), limit):
+                    summary = (
+                        f"delivery SLA: escalate if not delivered by {promised.isoformat()} "
+                        f"(+{format_duration(sla.delivery_grace)})"
+                    )
+                if not await self._order.wait(
+                    lambda: bool(self._notices),
+                    limit,
+                    summary=summary,
+                    waiting_for=parcels_wanted(self._shipments),
+                ):
                     late_delivery = late_delivery or stage == "deliver"
                     await self._order.escalate(why)
                 continue

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.refunds import RefundActivities
     from activities.returns import ReturnsActivities
     from domain.commands import CommandRefused
+    from domain.details import returns_wanted
     from domain.fulfilment import Shipment
     from domain.order import Order
     from domain.policy import SlaPolicy
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         refund_amount,
         rma_id_for,
     )
+    from domain.sla import format_duration
     from domain.state import ReturnsLedger
     from domain.statuses import OrderStatus
     from workflows.messages import refused
@@ -44,6 +46,7 @@ class OrderRecorder(Protocol):
 
     def note(self, status: OrderStatus, why: str, *, actor: str = "orderflow") -> None: ...
     async def escalate(self, why: str) -> None: ...
+    def waiting(self, what: str | None, timer: str | None = None) -> None: ...
 
 
 class ReturnDesk:
@@ -174,25 +177,46 @@ class ReturnDesk:
                 return True
             if fresh_run_wanted():
                 return False
-            deadlines = [window_ends] if now < window_ends else []
-            deadlines += [
-                self._received_at[r.rma_id] + sla.refund_escalate_after
-                for r in pending
-                if r.rma_id in self._received_at and r.rma_id not in self._escalated
-            ]
-            deadlines += [
-                self._opened_at[r.rma_id] + sla.rma_expire_after
-                for r in pending
-                if r.state == "OPEN" and r.rma_id in self._opened_at
-            ]
+            deadlines = self._deadlines(window_ends, pending, sla, now)
+            timer = min(deadlines) if deadlines else None
+            summary = timer[1] if timer else None
+            self._recorder.waiting(returns_wanted(window_ends, self.rmas, now), summary)
             try:
                 await workflow.wait_condition(
                     lambda: bool(self._jobs) or fresh_run_wanted(),
-                    timeout=max(min(deadlines) - now, timedelta(seconds=1)) if deadlines else None,
+                    timeout=max(timer[0] - now, timedelta(seconds=1)) if timer else None,
+                    timeout_summary=summary,
                 )
             except TimeoutError:
                 await self._expire_abandoned(sla)
                 await self._escalate_late_refunds(sla)
+
+    def _deadlines(
+        self, window_ends: datetime, pending: list[Rma], sla: SlaPolicy, now: datetime
+    ) -> list[tuple[datetime, str]]:
+        """What the stage's timer waits for: each deadline with the timer's name."""
+        deadlines = [(window_ends, f"return window closes {window_ends.date().isoformat()}")]
+        deadlines = deadlines if now < window_ends else []
+        deadlines += [
+            (
+                self._received_at[r.rma_id] + sla.refund_escalate_after,
+                f"refund SLA: escalate {r.rma_id} "
+                f"{format_duration(sla.refund_escalate_after)} after receipt",
+            )
+            for r in pending
+            if r.rma_id in self._received_at and r.rma_id not in self._escalated
+        ]
+        deadlines += [
+            (
+                self._opened_at[r.rma_id] + sla.rma_expire_after,
+                f"{r.rma_id} expires "
+                f"{(self._opened_at[r.rma_id] + sla.rma_expire_after).date().isoformat()} "
+                "unless its parcel arrives",
+            )
+            for r in pending
+            if r.state == "OPEN" and r.rma_id in self._opened_at
+        ]
+        return deadlines
 
     async def _run(self, job: tuple[int, str, Any]) -> None:
         ticket, kind, request = job

@@ -1,6 +1,9 @@
 """Search attributes the order workflow keeps current, so visibility queries replace table scans."""
 
-from temporalio.common import SearchAttributeKey
+from decimal import Decimal
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
@@ -20,6 +23,28 @@ ALL = (
     AWAITING_APPROVER,
     PLACED_AT,
 )
+
+
+def order_updates(
+    status: str, escalation_level: int, awaiting_tier: str | None, total: Decimal | None
+) -> list[SearchAttributeUpdate[Any]]:
+    """The upsert that keeps an order's attributes current.
+
+    An attribute with nothing to say is unset (`value_unset`), never set to "": an unset
+    attribute matches neither `AwaitingApproverTier = "..."` nor the UI's column, and reads
+    back as None.
+    """
+    updates: list[SearchAttributeUpdate[Any]] = [
+        ORDER_STATUS.value_set(status),
+        ESCALATION_LEVEL.value_set(escalation_level),
+        AWAITING_APPROVER.value_set(awaiting_tier)
+        if awaiting_tier
+        else AWAITING_APPROVER.value_unset(),
+    ]
+    if total is not None:
+        updates.append(ORDER_TOTAL.value_set(float(total)))
+    return updates
+
 
 _CLI_TYPE = {
     "KEYWORD": "Keyword",

@@ -11,8 +11,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
     from activities.shipping import ShippingActivities
     from domain.commands import CancelRequest
+    from domain.details import stock_wanted
     from domain.fulfilment import Allocation, AllocationResult, Demand, wave_step
     from domain.money import round_money
+    from domain.sla import format_duration
     from domain.statuses import FulfilmentPolicy, OrderStatus
     from domain.steps import (
         BookingRequest,
@@ -117,6 +119,9 @@ class StockWaves(OrderJournal):
         return await self.wait(
             lambda: self._restock_requests > self._restock_attempts,
             max(expires - workflow.now(), timedelta(seconds=1)),
+            summary=f"backorder expires {expires.date().isoformat()} "
+            f"({format_duration(v.sla.backorder_expire_after)} after the first reservation)",
+            waiting_for=stock_wanted(allocation.backordered),
         )
 
     async def _reserve(self, v: ValidatedOrder, round_: int) -> AllocationResult:
