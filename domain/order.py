@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -48,7 +49,11 @@ class OrderLine(BaseModel):
 
     sku: Sku
     quantity: int = Field(gt=0, le=100_000)
-    unit_price: Decimal = Field(ge=0, description='decimal string, e.g. "12.50"')
+    unit_price: Annotated[
+        Decimal,
+        # What a sender must write (numbers are refused where orders are placed).
+        WithJsonSchema({"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}),
+    ] = Field(ge=0, description='decimal string, e.g. "12.50"')
 
     @field_validator("quantity", mode="before")
     @classmethod

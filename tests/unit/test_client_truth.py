@@ -70,6 +70,12 @@ def test_a_placed_order_gives_one_promise_not_both() -> None:
     assert parse_order(placed()).lines[0].quantity == 1
 
 
+def test_the_schema_says_what_place_accepts() -> None:
+    line = Order.model_json_schema()["$defs"]["OrderLine"]["properties"]
+    assert line["quantity"]["type"] == "integer" and line["unit_price"]["type"] == "string"
+    assert parse_order(placed(unit_price="12.50")).lines[0].unit_price == Decimal("12.50")
+
+
 # --- place --wait: an order that stopped short is a failure ----------------------------------
 
 
