@@ -13,7 +13,7 @@ from activities.db.models import Customer, OrderLineRecord, OrderRecord, Product
 from domain.geography import COUNTRY_CENTROIDS, locate
 from domain.order import Order
 from domain.policy import ApprovalThresholds, CustomerTerms, SlaPolicy
-from domain.sla import format_span
+from domain.sla import format_duration
 from domain.statuses import FulfilmentPolicy, OrderStatus, PaymentTerms
 from domain.steps import EditedOrder, StatusChange, ValidatedOrder
 from domain.validation import address_problems, fingerprint
@@ -199,7 +199,7 @@ class IntakeActivities:
         problems += address_problems(order.ship_to, set(COUNTRY_CENTROIDS))
         duplicate = self._duplicate_of(session, order)
         if duplicate:
-            window = format_span(self._duplicate_window)
+            window = format_duration(self._duplicate_window)
             problems.append(f"duplicate of order {duplicate} placed within {window}")
         return problems
 

@@ -27,19 +27,6 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """Short human form: 4h, 30m, 2s, 1h30m."""
-    seconds = int(value.total_seconds())
-    if seconds == 0:
-        return "0s"
-    out = ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            out += f"{seconds // size}{unit}"
-            seconds %= size
-    return out
-
-
-def format_span(value: timedelta) -> str:
     """A duration as people configure it: hours up to 72h ("24h", "48h", "1h30m", "3m"),
     days with hours beyond ("5d", "14d", "3d12h"). Never "1 day, 0:00:00"."""
     seconds = round(value.total_seconds())

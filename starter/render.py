@@ -11,7 +11,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from domain.fulfilment import Shipment
-from domain.sla import format_span
+from domain.sla import format_duration
 from domain.state import OrderState
 from domain.statuses import OrderStatus
 
@@ -204,7 +204,7 @@ def kpi_value(unit: str, value: float | None) -> str:
     if value is None:
         return "no data yet"
     if unit == "hours":
-        return format_span(timedelta(hours=value))
+        return format_duration(timedelta(hours=value))
     return f"{value} %"
 
 

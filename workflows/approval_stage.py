@@ -56,7 +56,9 @@ class ApprovalStage(OrderJournal):
                     return  # the customer changed the order: it is validated and held again
                 continue
             if not gate.escalated:
-                await self.escalate(f"no approval within {v.sla.approval_escalate_after}")
+                await self.escalate(
+                    f"no approval within {format_duration(v.sla.approval_escalate_after)}"
+                )
                 await gate.escalate(self._state.escalation_level)
                 self._state.holds = gate.holds
                 self.upsert_search()
@@ -69,7 +71,7 @@ class ApprovalStage(OrderJournal):
     async def _approval_expired(self, v: ValidatedOrder) -> None:
         """The configured action at expiry: reject, cancel, or alert and keep waiting."""
         action = v.sla.approval_expire_action
-        why = f"no approval within {v.sla.approval_expire_after}"
+        why = f"no approval within {format_duration(v.sla.approval_expire_after)}"
         level = self._state.escalation_level
         if action == "alert":
             await self.escalate(f"{why}: still waiting")

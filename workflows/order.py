@@ -312,7 +312,7 @@ class OrderWorkflow(ApprovalStage, StockWaves):
                 decision = self._check_approve(raw)
             await self._release(decision)
         except ApplicationError as error:
-            workflow.logger.warning("approval ignored: %s", error)
+            workflow.logger.info("approval ignored: %s", error)
 
     @workflow.update(
         description="An approver rejects an order on hold: {by, reason}; it ends REJECTED "
@@ -501,7 +501,7 @@ class OrderWorkflow(ApprovalStage, StockWaves):
                 self._check(command)
                 self._stage = self._parcels.accept(command, notice, self._stage)
         except ApplicationError as error:
-            workflow.logger.warning("%s notice ignored: %s", command.value, error)
+            workflow.logger.info("%s notice ignored: %s", command.value, error)
 
     @workflow.update(description=STOCK_ARRIVED_DESCRIPTION)
     async def stock_arrived(self) -> str:

@@ -126,12 +126,12 @@ class Parcels:
             if not self._notices:
                 if not all(s.shipped for s in self._shipments):
                     stage, limit = "ship", sla.ship_escalate_after
-                    why = f"no ship notice within {limit}"
+                    why = f"no ship notice within {format_duration(limit)}"
                     summary = f"shipping SLA: escalate after {format_duration(limit)}"
                 elif late_delivery:
                     stage, limit = "deliver", sla.delivery_grace
                     why = (
-                        f"still not delivered {limit} after the last escalation "
+                        f"still not delivered {format_duration(limit)} after the last escalation "
                         "(orderflow lost ORDER if the carrier lost it)"
                     )
                     summary = f"delivery SLA: escalate again after {format_duration(limit)}"
@@ -139,7 +139,8 @@ class Parcels:
                     deadline = promised_by + sla.delivery_grace
                     stage = "deliver"
                     limit = max(deadline - workflow.now(), timedelta(seconds=1))
-                    why = f"not delivered by {promised.isoformat()} (+{sla.delivery_grace})"
+                    grace = format_duration(sla.delivery_grace)
+                    why = f"not delivered by {promised.isoformat()} (+{grace})"
                     summary = (
                         f"delivery SLA: escalate if not delivered by {promised.isoformat()} "
                         f"(+{format_duration(sla.delivery_grace)})"

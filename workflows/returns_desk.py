@@ -82,6 +82,10 @@ class ReturnDesk:
 
     def check_receive(self, rma_id: str) -> None:
         rma = self._rma(rma_id)
+        if rma.state == "REFUNDED":
+            raise CommandRefused(
+                f"{rma_id} is already refunded ({rma.refund_amount}); nothing left to receive"
+            )
         if rma.state != "OPEN" or self._queued(rma_id, "receive"):
             raise CommandRefused(f"{rma_id} is {rma.state}, not OPEN")
 
@@ -311,7 +315,8 @@ class ReturnDesk:
             ):
                 self._escalated.add(rma.rma_id)
                 await self._recorder.escalate(
-                    f"{rma.rma_id} not refunded within {sla.refund_escalate_after} of receipt"
+                    f"{rma.rma_id} not refunded within "
+                    f"{format_duration(sla.refund_escalate_after)} of receipt"
                 )
 
     def _queue(self, kind: str, request: Any) -> int:

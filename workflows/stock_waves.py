@@ -46,7 +46,8 @@ class StockWaves(OrderJournal):
                 if not await self._await_restock(v, allocation, expires, recheck=after_wave):
                     if wave == 0:
                         self._cancel = CancelRequest(
-                            reason=f"backorder expired after {v.sla.backorder_expire_after}",
+                            reason="backorder expired after "
+                            f"{format_duration(v.sla.backorder_expire_after)}",
                             by="orderflow",
                         )
                         raise OrderCancelled()

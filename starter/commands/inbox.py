@@ -14,9 +14,7 @@ PANEL = "Approval inbox"
 @app.command(rich_help_panel=PANEL)
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
-    port: Annotated[
-        int | None, typer.Option(help="port (default 8000)")
-    ] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
 ) -> None:
     """Serve the approval inbox: approvers sign in, see what waits for them, decide."""
     import uvicorn

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from domain.fulfilment import Shipment
 from domain.order import Order, parse_order
 from domain.returns import Disposition, InspectionRequest
-from domain.sla import format_span
+from domain.sla import format_duration
 from domain.state import OrderState
 from domain.statuses import OrderStatus
 from starter import render
@@ -135,7 +135,7 @@ def test_a_line_option_takes_a_plain_whole_quantity(item: str) -> None:
     ],
 )
 def test_durations_read_as_people_write_them(span: timedelta, text: str) -> None:
-    assert format_span(span) == text
+    assert format_duration(span) == text
 
 
 def state(status: OrderStatus, **fields: Any) -> OrderState:

@@ -2,6 +2,7 @@
 handler descriptions, and search attributes that are unset (not "") when they say nothing."""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -12,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.details import order_card
 from domain.holds import ApprovalDecision
+from domain.sla import format_duration
 from domain.statuses import OrderStatus
 from starter import orders
 from tests.factories import make_order, new_sku
@@ -28,6 +30,17 @@ async def timer_summaries(handle: WorkflowHandle[object, object]) -> list[str]:
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED
     ]
+
+
+async def settled_timers(handle: WorkflowHandle[object, object], count: int) -> list[str]:
+    """The timer summaries once `count` timers are in the history (a query can answer
+    before the workflow task that starts the timer is recorded)."""
+    for _ in range(50):
+        summaries = await timer_summaries(handle)
+        if len(summaries) >= count:
+            return summaries
+        await asyncio.sleep(0.2)
+    return summaries
 
 
 async def metadata(handle: WorkflowHandle[object, object]) -> WorkflowMetadata:
@@ -59,7 +72,7 @@ async def test_an_order_waiting_for_approval_names_its_timer_and_says_for_whom(
     assert "- **waiting for** approval by a manager-tier approver (AMOUNT hold)" in details
     assert "- **timer** approval SLA: escalate after 4h" in details
     assert "- **since** 20" in details
-    assert await timer_summaries(handle) == ["approval SLA: escalate after 4h"]
+    assert await settled_timers(handle, 1) == ["approval SLA: escalate after 4h"]
 
     described = await handle.describe()
     assert await described.static_details() == order_card(order)
@@ -72,7 +85,8 @@ async def test_an_order_waiting_for_approval_names_its_timer_and_says_for_whom(
     await orders.approve(client, order.order_id, ApprovalDecision(by="mia.manager"))
     await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
     details = await until_details(handle, "ship notice from the warehouse")
-    assert "- **timer** shipping SLA: escalate after 1d" in details
+    shipping = f"shipping SLA: escalate after {format_duration(timedelta(hours=24))}"
+    assert f"- **timer** {shipping}" in details
     # The tier is unset, not "": it reads back as missing, and `list` shows None.
     described = await handle.describe()
     assert search.AWAITING_APPROVER not in described.typed_search_attributes
@@ -82,9 +96,9 @@ async def test_an_order_waiting_for_approval_names_its_timer_and_says_for_whom(
         if r["order_id"] == order.order_id
     ]
     assert rows and rows[0]["awaiting_tier"] is None
-    assert await timer_summaries(handle) == [
+    assert await settled_timers(handle, 2) == [
         "approval SLA: escalate after 4h",
-        "shipping SLA: escalate after 1d",
+        shipping,
     ]
 
 
@@ -97,11 +111,9 @@ async def test_an_escalated_order_shows_its_level_and_the_director(
     handle = await orders.place(client, worker, order)
     details = await until_details(handle, "approval by a director-tier approver (AMOUNT hold)")
     assert "- **escalation level** 1" in details
-    assert "- **timer** approval SLA: auto-reject after 2d" in details
-    assert await timer_summaries(handle) == [
-        "approval SLA: escalate after 1s",
-        "approval SLA: auto-reject after 2d",
-    ]
+    expiry = f"approval SLA: auto-reject after {format_duration(timedelta(hours=48))}"
+    assert f"- **timer** {expiry}" in details
+    assert await settled_timers(handle, 2) == ["approval SLA: escalate after 1s", expiry]
     described = await handle.describe()
     assert described.typed_search_attributes.get(search.ESCALATION_LEVEL) == 1
     assert described.typed_search_attributes.get(search.AWAITING_APPROVER) == "director"
