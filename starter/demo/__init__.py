@@ -115,6 +115,34 @@ async def _demo(settings: Settings, exit_after: bool) -> None:
         console.print(next_steps(settings, waiting, returned, held, stopped=exit_after))
         if exit_after:
             return
+        await _with_inbox(settings, client, held)
+
+
+async def _with_inbox(settings: Settings, client: Any, held: str) -> None:
+    """Serve the approval inbox next to the demo, with a sign-in for the manager."""
+    from activities.db.engine import make_engine
+    from starter.stack import port_open
+    from starter.web.accounts import issue_token
+    from starter.web.serving import serving
+
+    if port_open(settings.web_port):
+        console.print(
+            f"\nThe approval inbox is not started: port {settings.web_port} is taken "
+            "(ORDERFLOW_WEB_PORT picks another)."
+        )
+        await _wait_for_interrupt()
+        return
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    try:
+        token = issue_token(engine, "mia.manager", None)
+    finally:
+        engine.dispose()
+    async with serving(settings, client) as url:
+        console.print(
+            f"\nApproval inbox: {url}/  sign in as mia.manager with the token\n"
+            f"      {token}\n"
+            f"      ({held} waits there; `orderflow inbox-token USER` issues more)"
+        )
         await _wait_for_interrupt()
 
 

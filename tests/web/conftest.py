@@ -9,7 +9,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 from selenium import webdriver
@@ -17,7 +16,7 @@ from selenium.webdriver.chrome.service import Service
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from starter.web.app import create_app
+from starter.web.serving import serving
 from tests.factories import make_order, new_sku
 from workers.settings import Settings
 
@@ -76,19 +75,8 @@ def smtp() -> Iterator[Mailbox]:
 @pytest.fixture
 async def inbox(client: Client, web_settings: Settings) -> AsyncIterator[str]:
     """The inbox app served on 127.0.0.1; yields its base URL."""
-    app = create_app(web_settings, client)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=web_settings.web_port, log_level="warning")
-    )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{web_settings.web_port}"
-    server.should_exit = True
-    await task
+    async with serving(web_settings, client) as url:
+        yield url
 
 
 @pytest.fixture
