@@ -136,6 +136,15 @@ async def test_rejection_ends_the_order_without_taking_money(
     state = await orders.wait_for(client, order.order_id, OrderStatus.REJECTED, 30)
     assert "rejected by dirk.director: no budget this quarter" in (state.reason or "")
     assert payments_of(engine, order.order_id) == {}
+    # the rejection's audit line names the approver, in the workflow and in the read model
+    assert [e.actor for e in state.events if e.status == OrderStatus.REJECTED] == ["dirk.director"]
+    with Session(engine) as session:
+        actors = session.scalars(
+            select(OrderEvent.actor).where(
+                OrderEvent.order_id == order.order_id, OrderEvent.status == "REJECTED"
+            )
+        ).all()
+    assert actors == ["dirk.director"]
 
 
 @pytest.mark.settings(approval_escalate_after="1s", approval_expire_after="3s")
