@@ -47,7 +47,12 @@ from workflows.order import OrderWorkflow
 from workflows.receipt import StockReceiptWorkflow, receipt_workflow_id
 
 HISTORIES = Path(__file__).parent / "histories"
-PATHS = (HISTORIES / "paths", HISTORIES / "fresh-run", HISTORIES / "local-steps")
+PATHS = (
+    HISTORIES / "paths",
+    HISTORIES / "fresh-run",
+    HISTORIES / "local-steps",
+    HISTORIES / "operators",
+)
 GOLDEN = ("completed", "cancelled", "approved")
 PATH_NAMES = (  # every path of an order that has a golden of the current version
     "happy",
