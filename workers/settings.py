@@ -95,6 +95,23 @@ class Settings(BaseSettings):
         default=None, description="where exceptions and failed orders are mailed"
     )
 
+    # Metrics, traces and logs (README, "Metrics, traces and logs")
+    metrics_port: int | None = Field(
+        default=None,
+        description="Prometheus /metrics of `orderflow worker` (SDK and business metrics); "
+        "unset: none",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="address the metrics port listens on (0.0.0.0: all)"
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector for traces, e.g. http://localhost:4318; unset: none",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="worker log lines: text (key=value) or json (one object)"
+    )
+
     @property
     def inbox_url(self) -> str:
         """The inbox's base URL, as put into e-mails."""
