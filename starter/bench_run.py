@@ -14,6 +14,7 @@ from rich.progress import Progress
 
 from starter.bench import BENCH_SKU, WORKLOADS, Bench, Sample, summarise
 from starter.stack import SQLITE_PRAGMAS, WorkerPool, embedded_unless_configured, project_root
+from workers.codec import payload_env
 from workers.settings import Settings
 
 BENCH_WAREHOUSE = "BNC"
@@ -60,6 +61,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "ORDERFLOW_TASK_QUEUE": settings.task_queue,
         "ORDERFLOW_DATABASE_URL": settings.resolved_database_url,
         "PYTHONPATH": project_root(),
+        **payload_env(settings),  # the same payload keys, whatever the worker's home
     }
 
 

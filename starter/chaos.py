@@ -31,6 +31,7 @@ from starter.check import check_orders
 from starter.inventory import restock
 from starter.orders import UserError
 from starter.stack import WorkerPool, project_root
+from workers.codec import payload_env
 from workers.settings import Settings
 from workflows import search
 
@@ -94,6 +95,7 @@ def worker_env(settings: Settings, address: str) -> dict[str, str]:
             "ORDERFLOW_DATABASE_URL": settings.resolved_database_url,
             "ORDERFLOW_ACTIVITY_THREADS": "8",
             "PYTHONPATH": project_root(),
+            **payload_env(settings),  # the same payload keys, whatever the worker's home
         }
     )
     return env

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.catalog import load_catalog
 from activities.db.engine import make_engine, upgrade
 from starter.stack import SQLITE_PRAGMAS, temporal_binary
+from tests.payload_keys import TEST_PAYLOAD_ENV
+from workers.codec import data_converter
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows import search
@@ -23,6 +24,9 @@ CATALOG = Path(__file__).parents[1] / "starter" / "demo" / "catalog.json"
 POSTGRES_ADMIN_URL = os.environ.get("ORDERFLOW_TEST_POSTGRES_URL")
 
 _exit_status = 0
+
+# The session's payload key, for this process and every Settings() a test makes.
+os.environ.update(TEST_PAYLOAD_ENV)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -103,7 +107,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings()),  # the session's payload key
         dev_server_existing_path=temporal_binary(),
         search_attributes=search.ALL,
         dev_server_extra_args=args,

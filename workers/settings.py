@@ -3,6 +3,7 @@
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -112,6 +113,31 @@ class Settings(BaseSettings):
         default="text", description="worker log lines: text (key=value) or json (one object)"
     )
 
+    # Payload encryption (workers/codec.py) and the codec server (`orderflow codec-server`)
+    payload_encryption: bool = Field(
+        default=True, description="encrypt every payload with AES-GCM (false: write plain)"
+    )
+    payload_keys: str | None = Field(
+        default=None,
+        repr=False,
+        description='"id:base64key,id2:base64key"; unset: a key file under home',
+    )
+    payload_key_id: str | None = Field(
+        default=None, description="the key id that encrypts; unset: the last key listed"
+    )
+    codec_host: str = "127.0.0.1"
+    codec_port: int = 8234
+    codec_url: str | None = Field(
+        default=None,
+        description="the codec server as the Web UI reaches it; unset: http://localhost:port",
+    )
+    codec_token: str | None = Field(
+        default=None, repr=False, description="bearer token of the codec server; unset: a file"
+    )
+    codec_origins: str | None = Field(
+        default=None, description="Web UI origins allowed by CORS; unset: the embedded UI's"
+    )
+
     @property
     def inbox_url(self) -> str:
         """The inbox's base URL, as put into e-mails."""
@@ -122,17 +148,21 @@ class Settings(BaseSettings):
         made once (mode 0600), so the worker and the inbox of one install agree."""
         if self.web_secret:
             return self.web_secret.encode()
-        path = self.home / "web-secret"
+        return self.secret_file("web-secret", lambda: secrets.token_hex(32)).strip().encode()
+
+    def secret_file(self, name: str, make: Callable[[], str]) -> str:
+        """The text of the file `name` under `home`, made once with `make()` (mode 0600)."""
+        path = self.home / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            draft = path.with_name(f"web-secret.{os.getpid()}")
+            draft = path.with_name(f"{name}.{os.getpid()}")
             fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
+                out.write(make())
             with contextlib.suppress(FileExistsError):
                 os.link(draft, path)  # atomic: the first process to get there wins
             draft.unlink()
-        return path.read_text().strip().encode()
+        return path.read_text()
 
     @property
     def resolved_database_url(self) -> str:
@@ -150,6 +180,12 @@ class Settings(BaseSettings):
     def ui_url(self) -> str:
         """The Temporal Web UI of the embedded server."""
         return f"http://localhost:{self.temporal_ui_port}"
+
+    @property
+    def codec_endpoint(self) -> str:
+        """The codec server as the Web UI calls it (`--ui-codec-endpoint`). localhost, like
+        the UI's own address, so the codec server's sign-in cookie is same-site for it."""
+        return (self.codec_url or f"http://localhost:{self.codec_port}").rstrip("/")
 
 
 @lru_cache

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.payload_keys import TEST_PAYLOAD_ENV
+
 ORDERFLOW = str(Path(sys.executable).parent / "orderflow")
 
 
@@ -36,6 +38,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
             "ORDERFLOW_TEMPORAL_UI_PORT": str(free_port()),
             "ORDERFLOW_CARRIER_LATENCY_MS": "1-5",
             "COLUMNS": "200",
+            **TEST_PAYLOAD_ENV,  # the session client's key: CLI and in-process worker agree
         }
     )
     return env

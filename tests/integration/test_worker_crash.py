@@ -17,6 +17,7 @@ from domain.state import OrderState
 from domain.statuses import OrderStatus
 from starter import orders
 from tests.factories import make_order, new_sku
+from workers.codec import payload_env
 from workers.settings import Settings
 from workflows import search
 
@@ -144,6 +145,7 @@ async def test_killed_worker_neither_doubles_nor_leaks_reservations(
         ORDERFLOW_TASK_QUEUE=settings.task_queue,
         ORDERFLOW_DATABASE_URL=settings.resolved_database_url,
         ORDERFLOW_CARRIER_LATENCY_MS="1-5",
+        **payload_env(settings),  # the session client's payload key
     )
     logs = [tmp_path / f"worker-{n}.log" for n in range(KILLS + 1)]
     kill_points: list[int] = []

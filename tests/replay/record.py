@@ -25,7 +25,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -33,6 +32,7 @@ from activities.db.engine import make_engine
 from starter.demo import seed_database
 from starter.stack import SQLITE_PRAGMAS, temporal_binary
 from tests.replay import scenarios
+from workers.codec import data_converter
 from workers.settings import Settings
 from workflows import search
 from workflows.order import OrderWorkflow
@@ -67,8 +67,11 @@ async def record(target: Path, only: set[str] | None) -> int:
         )
         seed_database(base)
         engine = make_engine(base.resolved_database_url, pool_size=20)
+        # The application's converter with encryption off: goldens stay readable, and they
+        # replay with any keys (the codec passes unencrypted payloads through).
+        plain = data_converter(base.model_copy(update={"payload_encryption": False}))
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=plain,
             dev_server_existing_path=temporal_binary(),
             search_attributes=search.ALL,
             dev_server_extra_args=[a for p in SQLITE_PRAGMAS for a in ("--sqlite-pragma", p)],
@@ -78,7 +81,7 @@ async def record(target: Path, only: set[str] | None) -> int:
             ids, failures = await scenarios.run(lab, only)
             replayer = Replayer(
                 workflows=[OrderWorkflow, StockReceiptWorkflow],
-                data_converter=pydantic_data_converter,
+                data_converter=plain,
             )
             target.mkdir(parents=True, exist_ok=True)
             for name, workflow_id in sorted(ids.items()):

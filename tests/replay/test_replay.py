@@ -31,7 +31,6 @@ from sqlalchemy import Engine
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -40,6 +39,7 @@ from domain.policy import SlaPolicy
 from domain.state import ContinuedOrder, OrderState
 from domain.stock import StockReceipt
 from tests.replay import scenarios
+from workers.codec import data_converter
 from workers.settings import Settings
 from workers.worker import BASELINES
 from workflows import search
@@ -75,10 +75,13 @@ PATH_NAMES = (  # every path of an order that has a golden of the current versio
 
 def replayer(*workflows: type) -> Replayer:
     """Replays inside the SDK's sandbox: workers run without it (for speed), so this is where
-    a non-deterministic call in workflow code (clock, randomness, I/O) is caught."""
+    a non-deterministic call in workflow code (clock, randomness, I/O) is caught.
+
+    The converter is the application's (workers/codec.py) with the session's payload key:
+    live histories are encrypted with it; the goldens are plain and pass through."""
     return Replayer(
         workflows=list(workflows) or [OrderWorkflow, StockReceiptWorkflow, *BASELINES],
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings()),
         workflow_runner=SandboxedWorkflowRunner(),
     )
 
@@ -100,7 +103,7 @@ def golden(path: Path) -> WorkflowHistory:
     started = history.events[0].workflow_execution_started_event_attributes
     payloads = list(started.input.payloads)
     kind = started.workflow_type.name
-    convert = pydantic_data_converter.payload_converter.from_payloads
+    convert = data_converter(Settings()).payload_converter.from_payloads  # goldens are plain
     if kind == "StockReceiptWorkflow":
         [receipt] = convert(payloads, [StockReceipt])
         workflow_id = receipt_workflow_id(receipt.receipt_id)

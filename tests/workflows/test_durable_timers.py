@@ -27,6 +27,7 @@ from starter import orders
 from starter.stack import dev_server
 from tests.factories import make_order, new_sku, steps_of
 from workers.client import connect
+from workers.codec import payload_env
 from workers.settings import Settings
 from workflows import search
 
@@ -166,6 +167,7 @@ async def test_escalation_fires_on_time_after_worker_and_server_restart(
         ORDERFLOW_APPROVAL_ESCALATE_AFTER="8s",
         ORDERFLOW_APPROVAL_EXPIRE_AFTER="1h",
         ORDERFLOW_CARRIER_LATENCY_MS="1-5",
+        **payload_env(settings),  # the test's client and the worker process share keys
     )
     sku = new_sku(engine, {"AMS": 20}, price="1000.00")
     order = make_order({sku: 6}, price="1000.00")  # 6000 > manager threshold: AMOUNT hold

@@ -9,7 +9,6 @@ from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.details import order_card
 from domain.holds import ApprovalDecision
@@ -17,19 +16,21 @@ from domain.sla import format_duration
 from domain.statuses import OrderStatus
 from starter import orders
 from tests.factories import make_order, new_sku
+from workers.codec import data_converter
 from workers.settings import Settings
 from workflows import search
 
 
 async def timer_summaries(handle: WorkflowHandle[object, object]) -> list[str]:
-    """The summary of every timer the order started, from its history."""
-    converter = pydantic_data_converter.payload_converter
+    """The summary of every timer the order started, from its history (encrypted like every
+    payload: decoded with the session's key)."""
     history = await handle.fetch_history()
-    return [
-        converter.from_payload(event.user_metadata.summary, str)
+    summaries = [
+        event.user_metadata.summary
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED
     ]
+    return await data_converter(Settings()).decode(summaries, [str] * len(summaries))
 
 
 async def settled_timers(handle: WorkflowHandle[object, object], count: int) -> list[str]:
