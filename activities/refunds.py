@@ -18,6 +18,7 @@ from activities.db.models import (
     ReturnAuthorization,
 )
 from activities.errors import refused
+from activities.metrics import refund_booked
 from activities.payments import PaymentGateway
 from domain.money import from_minor, to_minor
 from domain.returns import RefundRequest, RefundResult
@@ -82,9 +83,12 @@ class RefundActivities:
                         .with_for_update()
                     )
                 capture = self._check_refund(session, request, minor)
+                booked = None
                 if not _refund_row(session, request.idempotency_key):
-                    _book_refund(session, request, minor)
-                return capture
+                    booked = _book_refund(session, request, minor)
+            if booked is not None:  # committed by this attempt: counted once per key
+                refund_booked(minor, request.currency, booked)
+            return capture
         except IntegrityError as error:
             # A concurrent attempt with this key may have won meanwhile: its row is the answer.
             if self._existing_refund(request) is not None:
@@ -145,7 +149,8 @@ class RefundActivities:
             )
 
 
-def _book_refund(session: Session, request: RefundRequest, minor: int) -> None:
+def _book_refund(session: Session, request: RefundRequest, minor: int) -> str:
+    """Book the ledger row; returns how the money goes back: "card" or "credit_note"."""
     keys = {"idempotency_key", "order_id", "rma_id", "currency"}
     refund = Refund(**request.model_dump(include=keys), amount_minor=minor, reference=PENDING)
     session.add(refund)
@@ -165,9 +170,11 @@ def _book_refund(session: Session, request: RefundRequest, minor: int) -> None:
         )
     what = f"{request.rma_id or 'no RMA'}: refunded {request.amount} {request.currency}"
     invoice = session.scalar(select(Invoice).where(Invoice.order_id == request.order_id))
+    kind = "card"
     if invoice is not None and invoice.terms != PaymentTerms.PREPAID.value:
         refund.reference = _credit_note(session, refund, invoice, request.amount)
         what += f" as credit note {refund.reference} on {invoice.invoice_no}"
+        kind = "credit_note"
     step = f"refund/{request.idempotency_key}"
     record(
         session,
@@ -175,6 +182,7 @@ def _book_refund(session: Session, request: RefundRequest, minor: int) -> None:
             order_id=request.order_id, step=step, status=OrderStatus.REFUNDED, reason=what
         ),
     )
+    return kind
 
 
 def _credit_note(session: Session, refund: Refund, invoice: Invoice, amount: Decimal) -> str:

@@ -19,15 +19,15 @@ T = TypeVar("T")
 JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-def run(coroutine_factory: Callable[[Any], Awaitable[T]]) -> T:
-    """Connect to Temporal and run one client coroutine."""
+def run(coroutine_factory: Callable[[Any], Awaitable[T]], *, runtime: Any = None) -> T:
+    """Connect to Temporal and run one client coroutine (`runtime`: the SDK runtime to use)."""
     from workers.client import connect
 
     settings = get_settings()
 
     async def go() -> T:
         try:
-            client = await connect(settings)
+            client = await connect(settings, runtime=runtime)
         except RuntimeError as error:
             raise UserError(
                 f"cannot reach Temporal at {settings.resolved_temporal_address} "

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.order import Order
     from domain.steps import ValidatedOrder
+    from workflows import metrics
     from workflows.messages import refused
     from workflows.steps import run_step
 
@@ -77,6 +78,7 @@ class ApprovalGate:
         """Release the holds the decision covers."""
         types = self.check_approve(decision)
         self.holds = release(self.holds, types, decision.by, workflow.now(), decision.note)
+        metrics.holds_released([h for h in self.holds if h.type in types])
         return types
 
     def check_reject(self, decision: RejectionDecision) -> None:

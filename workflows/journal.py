@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.state import AuditEntry, OrderState
     from domain.statuses import OrderStatus
     from domain.steps import StatusChange
-    from workflows import search
+    from workflows import metrics, search
     from workflows.approval_gate import ApprovalGate
     from workflows.parcels import Parcels
     from workflows.steps import BusinessFailure, run_step
@@ -51,6 +51,8 @@ class OrderJournal:
     _waiting_for: str | None = None
     _timer: str | None = None
     _since: datetime | None = None
+    _entered: datetime | None = None
+    """When the current status was entered in this run (None: before this run)."""
 
     @property
     def order_id(self) -> str:
@@ -167,6 +169,7 @@ class OrderJournal:
                     summary="void payment authorisation",
                 )
             self._state.events.append(self._entry(f"compensated: {name}"))
+            metrics.compensated(name)
         self._compensations.clear()
         await self._parcels.book_late_notices()
 
@@ -192,6 +195,7 @@ class OrderJournal:
     async def escalate(self, why: str) -> None:
         """An SLA timer fired: raise the escalation level and record the breach."""
         self._state.escalation_level += 1
+        metrics.escalated(self._where.value)
         await self.record(f"escalation-{self._state.escalation_level}", f"SLA breached: {why}")
         self.upsert_search()
         self.show()
@@ -224,6 +228,7 @@ class OrderJournal:
 
     def note(self, status: OrderStatus, why: str, *, actor: str = "orderflow") -> None:
         """Change status in the workflow (the read model is written by the step itself)."""
+        self._measure(status)
         self._state.status = status
         if status.is_final:
             self._state.reason = why
@@ -231,6 +236,21 @@ class OrderJournal:
         self.upsert_search()
         self._since = None  # a new status: nothing waited for yet, since now
         self.waiting(None)
+
+    def _measure(self, status: OrderStatus) -> None:
+        """Metrics of a status change (workflows.metrics): no command, skipped on replay."""
+        now, info = workflow.now(), workflow.info()
+        first_run = info.continued_run_id is None
+        reached_before = any(e.status == status for e in self._state.events)
+        metrics.status_changed(
+            self._state.status,
+            status,
+            waited=now - self._entered if self._entered is not None else None,
+            since_placed=(
+                now - info.workflow_start_time if first_run and not reached_before else None
+            ),
+        )
+        self._entered = now
 
     def _entry(self, what: str, *, actor: str = "orderflow") -> AuditEntry:
         return AuditEntry(at=workflow.now(), status=self._state.status, actor=actor, what=what)

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.statuses import OrderStatus
     from domain.steps import EditedOrder, ValidatedOrder
     from domain.validation import address_problems
+    from workflows import metrics
     from workflows.approval_gate import ApprovalGate
     from workflows.approval_stage import ApprovalStage
     from workflows.journal import OrderCancelled
@@ -84,6 +85,7 @@ class OrderWorkflow(ApprovalStage, StockWaves):
             )
         )
         self._stage = Stage.RETURNS if carried else Stage.INTAKE
+        self._entered = None if carried else workflow.info().workflow_start_time  # RECEIVED
         self._gate = ApprovalGate(order)
         self._parcels = Parcels(self)
         self._returns = ReturnDesk(order, self)
@@ -107,6 +109,7 @@ class OrderWorkflow(ApprovalStage, StockWaves):
             if isinstance(placed, ContinuedOrder):
                 await self._stay_open_for_returns(placed.sla, fresh_run_now=False)
             else:
+                metrics.placed(self._order.channel.value)
                 await self._fulfil(await self._accept())
         except BusinessFailure as failure:
             await self._stop()
@@ -164,6 +167,7 @@ class OrderWorkflow(ApprovalStage, StockWaves):
                 continue
             self._gate = gate
             self._state.holds = gate.holds
+            metrics.holds_placed(gate.holds)
             if gate.is_open:
                 self._stage = Stage.APPROVAL
                 await self._await_approval(v, revision)

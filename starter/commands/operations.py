@@ -179,13 +179,22 @@ def worker() -> None:
     """Run one worker process (start several to scale out)."""
     from activities.db.engine import upgrade
     from starter.logs import setup_logging
+    from workers.telemetry import metrics_address, metrics_runtime
     from workers.worker import run_worker
 
-    setup_logging()  # standard error: a business failure is one INFO line, faults keep tracebacks
     settings = get_settings()
+    # standard error: a business failure is one INFO line, faults keep tracebacks; every line
+    # of an order carries its order id, workflow id and run id (ORDERFLOW_LOG_FORMAT)
+    setup_logging(log_format=settings.log_format)
     upgrade(settings.resolved_database_url)
+    try:
+        runtime = metrics_runtime(settings)
+    except ValueError as error:  # Core could not bind the port
+        raise UserError(f"ORDERFLOW_METRICS_PORT: {error}") from None
     print(f"worker on task queue {settings.task_queue!r} at {settings.resolved_temporal_address}")
-    run(lambda client: run_worker(client, settings))
+    if runtime is not None:
+        print(f"metrics on http://{metrics_address(settings)}/metrics", flush=True)
+    run(lambda client: run_worker(client, settings), runtime=runtime)
 
 
 @app.command(rich_help_panel=PANEL)

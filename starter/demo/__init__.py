@@ -72,7 +72,7 @@ def run_demo(settings: Settings, *, exit_after: bool) -> None:
     """Start what is missing, seed, place the demo orders, show where each one is."""
     # The in-process worker logs to a file so the demo output stays readable; a business
     # failure (a rejected demo order) is one INFO line there, never a traceback.
-    setup_logging(settings.home / "worker.log")
+    setup_logging(settings.home / "worker.log", log_format=settings.log_format)
     console.print(seed_summary(seed_database(settings)))
     with embedded_unless_configured(settings, ui=True) as embedded:
         if embedded:
