@@ -29,6 +29,7 @@ from starter import orders
 from starter.orders import UserError
 from starter.web import accounts
 from starter.web.accounts import ApproverView
+from starter.web.metrics import instrument
 from starter.web.waiting import facts, now, waiting_for
 from workers.client import connect
 from workers.settings import Settings
@@ -82,6 +83,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     app = FastAPI(title="orderflow inbox", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.inbox = inbox
+    instrument(app, "inbox")  # GET /metrics: requests by route and status (starter/web/metrics)
     secure = settings.inbox_url.startswith("https://")
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:

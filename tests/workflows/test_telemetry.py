@@ -3,6 +3,7 @@ and logs"): the Prometheus endpoint is scraped, spans are caught in memory, log 
 
 import json
 import logging
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,17 @@ from workers.worker import build_worker
 from workflows import search
 
 Samples = list[tuple[str, dict[str, str], float]]
+DEPLOY = Path(__file__).parents[2] / "deploy"
+ON_FIRST_FAILURE = {"temporal_activity_execution_failed"}
+"""Dashboard metrics that a worker exports only once something has failed."""
+
+
+def dashboard_metrics(prefix: str) -> set[str]:
+    """The metric names deploy/grafana-dashboard.json queries (series suffixes dropped)."""
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    names = {n for e in exprs for n in re.findall(r"\b(?:orderflow|temporal)_[a-z_]+", e)}
+    return {re.sub(r"_(bucket|sum|count)$", "", n) for n in names if n.startswith(prefix)}
 
 
 def free_port() -> int:
@@ -146,17 +158,29 @@ async def test_the_metrics_endpoint_has_the_sdk_and_the_business_metrics(
     for stage, count in durations.items():
         got = value(samples, "orderflow_stage_duration_count", stage=stage, **queue)
         assert got == count, (stage, got)
+    # every worker metric the dashboard draws is there
+    exported = {re.sub(r"_(bucket|sum|count|total)$", "", n) for n, _, _ in samples}
+    assert dashboard_metrics("temporal_") - ON_FIRST_FAILURE <= exported
+    assert (
+        dashboard_metrics("orderflow_")
+        - {"orderflow_http_requests_total"}
+        - {"orderflow_http_request_duration_seconds"}
+        <= exported
+    )
     # the approval wait of the expired order lasted at least its expiry
     waits = value(samples, "orderflow_stage_duration_sum", stage="awaiting_approval", **queue)
     assert waits >= 2
 
 
+@pytest.mark.parametrize("sandbox", [False, True], ids=["unsandboxed", "sandboxed"])
 async def test_a_placed_order_is_one_trace_from_client_to_activity(
-    client: Client, settings: Settings, engine: Engine
+    client: Client, settings: Settings, engine: Engine, sandbox: bool
 ) -> None:
-    """Client, workflow and activity spans of one order share a trace, parent to child."""
+    """Client, workflow and activity spans of one order share a trace, parent to child
+    (workers run without the sandbox; ORDERFLOW_WORKFLOW_SANDBOX=true traces the same)."""
     exporter = InMemorySpanExporter()
     traced = Client(**{**client.config(), "interceptors": [tracing_interceptor(exporter)]})
+    settings = settings.model_copy(update={"workflow_sandbox": sandbox})
     async with build_worker(traced, settings, engine):
         order = make_order({new_sku(engine, {"AMS": 5}): 1})
         await orders.place(traced, settings, order)
