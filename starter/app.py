@@ -21,7 +21,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output"
 
 def run(coroutine_factory: Callable[[Any], Awaitable[T]], *, runtime: Any = None) -> T:
     """Connect to Temporal and run one client coroutine (`runtime`: the SDK runtime to use)."""
-    from workers.client import connect
+    from workers.client import ConnectionSettingsError, connect
 
     settings = get_settings()
 
@@ -33,6 +33,8 @@ def run(coroutine_factory: Callable[[Any], Awaitable[T]], *, runtime: Any = None
                 f"cannot reach Temporal at {settings.resolved_temporal_address} "
                 f"(start it with `orderflow dev`): {str(error).splitlines()[0]}"
             ) from None
+        except ConnectionSettingsError as error:
+            raise UserError(str(error)) from None
         return await coroutine_factory(client)
 
     return asyncio.run(go())

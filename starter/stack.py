@@ -57,6 +57,9 @@ def dev_server_command(settings: Settings, *, ui: bool = True) -> list[str]:
         command += ["--sqlite-pragma", pragma]
     if ui:
         command += ["--ui-port", str(settings.temporal_ui_port), "--ui-disable-news-fetch"]
+        # The UI decodes payloads through the codec server (`orderflow codec-server`, which
+        # `orderflow dev` and `orderflow demo` start): README, "Payload encryption".
+        command += ["--ui-codec-endpoint", settings.codec_endpoint]
     else:
         command += ["--headless"]
     return command
@@ -122,24 +125,19 @@ def embedded_unless_configured(
 async def register_search_attributes(client: Client, namespace: str) -> list[str]:
     """Add the order search attributes to an existing server (idempotent); returns new ones."""
     from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import (
-        AddSearchAttributesRequest,
-        ListSearchAttributesRequest,
-    )
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
-    from workflows.search import ALL
+    from workers.client import missing_search_attributes
 
-    known = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = {
-        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
-        for key in ALL
-        if key.name not in known.custom_attributes
-    }
+    missing = await missing_search_attributes(client, namespace)
     if missing:
         await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
+            AddSearchAttributesRequest(
+                search_attributes={
+                    name: IndexedValueType.ValueType(kind) for name, kind in missing.items()
+                },
+                namespace=namespace,
+            )
         )
     return sorted(missing)
 

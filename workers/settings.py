@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     namespace: str = "default"
     task_queue: str = "orders"
+    # A real cluster or Temporal Cloud: TLS (mTLS with a client certificate) or an API key
+    temporal_tls: bool = Field(default=False, description="TLS to the frontend (system CAs)")
+    temporal_tls_cert: Path | None = Field(default=None, description="client certificate (mTLS)")
+    temporal_tls_key: Path | None = Field(default=None, description="its private key (mTLS)")
+    temporal_tls_ca: Path | None = Field(default=None, description="CA of the server, if private")
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="name the server's certificate is checked against"
+    )
+    temporal_api_key: str | None = Field(
+        default=None, description="Temporal Cloud API key (implies TLS)"
+    )
     database_url: str | None = Field(default=None, description="unset: SQLite under home")
 
     answer_timeout: Duration = Field(

@@ -26,6 +26,7 @@ from activities.shipping import DatabaseLabelBook, ShippingActivities
 from domain.policy import ApprovalThresholds, SlaPolicy
 from domain.routing import DEFAULT_RULES, RoutingRules, load_rules
 from domain.shipping import DEFAULT_CARRIERS
+from workers.client import require_search_attributes
 from workers.mail_loop import mail_config, mail_delivery
 from workers.settings import Settings
 from workflows.baseline import LocalBaselineWorkflow, PlainBaselineWorkflow
@@ -167,7 +168,11 @@ def _activity_name(fn: Callable[..., Any]) -> str:
 
 
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or forever), sending e-mail when SMTP is configured."""
+    """Run until `stop` is set (or forever), sending e-mail when SMTP is configured.
+
+    Refuses to start on a namespace without the order search attributes (`orderflow setup`).
+    """
+    await require_search_attributes(client, settings.namespace)
     engine = make_engine(settings.resolved_database_url, pool_size=settings.activity_threads)
     async with build_worker(client, settings, engine), mail_delivery(settings, engine):
         await (stop or asyncio.Event()).wait()
