@@ -57,7 +57,7 @@ def seed_summary(counts: dict[str, int]) -> str:
 
 
 def serve_forever(settings: Settings) -> None:
-    """`orderflow dev`: the embedded server in the foreground until Ctrl-C."""
+    """`orderflow dev`: the embedded server and its codec server until Ctrl-C."""
     from activities.db.engine import upgrade
 
     upgrade(settings.resolved_database_url)
@@ -65,7 +65,38 @@ def serve_forever(settings: Settings) -> None:
         console.print(
             f"Temporal at {settings.resolved_temporal_address}, UI {settings.ui_url}; Ctrl-C stops"
         )
-        _block_until_interrupted()
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_with_codec_server(settings))
+
+
+async def _with_codec_server(settings: Settings) -> None:
+    """The codec server next to the embedded UI (so it shows orders decoded) until
+    SIGINT/SIGTERM; without it when its port is taken."""
+    from starter.stack import port_open
+    from starter.web.serving import serving_codec
+
+    if port_open(settings.codec_port, settings.codec_host):
+        console.print(
+            f"The codec server is not started: port {settings.codec_port} is taken "
+            "(ORDERFLOW_CODEC_PORT picks another); the UI shows orders encrypted."
+        )
+        await _wait_for_interrupt()
+        return
+    async with serving_codec(settings) as url:
+        console.print(codec_note(settings, url))
+        await _wait_for_interrupt()
+
+
+def codec_note(settings: Settings, url: str) -> str:
+    """What an operator does once so this browser's UI shows orders decoded."""
+    from starter.web.codec_server import token_source
+
+    return (
+        f"Codec server: {url}/ (the UI decodes orders through it). Once per browser: sign in "
+        f"at {settings.codec_endpoint}/ with the token in {token_source(settings)}, then in "
+        "the UI's Codec Server settings tick 'Include cross-origin credentials' "
+        "(README, Payload encryption)."
+    )
 
 
 def run_demo(settings: Settings, *, exit_after: bool) -> None:
@@ -130,7 +161,7 @@ async def _with_inbox(settings: Settings, client: Any, held: str) -> None:
             f"\nThe approval inbox is not started: port {settings.web_port} is taken "
             "(ORDERFLOW_WEB_PORT picks another)."
         )
-        await _wait_for_interrupt()
+        await _with_codec_server(settings)
         return
     engine = make_engine(settings.resolved_database_url, pool_size=1)
     try:
@@ -143,7 +174,7 @@ async def _with_inbox(settings: Settings, client: Any, held: str) -> None:
             f"      {token}\n"
             f"      ({held} waits there; `orderflow inbox-token USER` issues more)"
         )
-        await _wait_for_interrupt()
+        await _with_codec_server(settings)
 
 
 def next_steps(settings: Settings, waiting: str, returned: str, held: str, *, stopped: bool) -> str:
@@ -245,13 +276,6 @@ async def _wait_for_interrupt() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-
-
-def _block_until_interrupted() -> None:
-    # SIGINT and SIGTERM both raise KeyboardInterrupt here (see starter.cli.main).
-    with contextlib.suppress(KeyboardInterrupt):
-        while True:
-            time.sleep(3600)
 
 
 def chaos_stack(settings: Settings, seed: int, count: int, seconds: float) -> Any:

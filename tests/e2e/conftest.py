@@ -36,6 +36,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
             "ORDERFLOW_HOME": str(tmp_path / "state"),
             "ORDERFLOW_TEMPORAL_PORT": str(free_port()),
             "ORDERFLOW_TEMPORAL_UI_PORT": str(free_port()),
+            "ORDERFLOW_CODEC_PORT": str(free_port()),
             "ORDERFLOW_CARRIER_LATENCY_MS": "1-5",
             "COLUMNS": "200",
             **TEST_PAYLOAD_ENV,  # the session client's key: CLI and in-process worker agree
