@@ -24,6 +24,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from workers.settings import Settings
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from temporalio.client import Interceptor
 
@@ -45,6 +46,8 @@ STAGE_BUCKETS = (
 """Stage durations in seconds: from a test's second to a backorder's week."""
 REFUND_BUCKETS = (1000.0, 5000.0, 10_000.0, 50_000.0, 100_000.0, 500_000.0, 1_000_000.0)
 """Refund amounts in minor units (cents): 10.00 to 10 000.00."""
+
+_providers: list["TracerProvider"] = []
 
 BUCKETS: Mapping[str, Sequence[float]] = {
     "orderflow_stage_duration": STAGE_BUCKETS,
@@ -127,4 +130,10 @@ def tracing_interceptor(exporter: "SpanExporter", *, batch: bool = False) -> "In
     provider = TracerProvider(resource=Resource.create(attributes))
     processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
+    _providers.append(provider)  # flushed at exit by the SDK (atexit), or by flush_traces
     return TracingInterceptor(provider.get_tracer("orderflow"))
+
+
+def flush_traces(timeout_millis: int = 5000) -> bool:
+    """Send the spans still batched now (the SDK sends them every few seconds and at exit)."""
+    return all(p.force_flush(timeout_millis) for p in _providers)

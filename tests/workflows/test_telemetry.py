@@ -5,11 +5,14 @@ import json
 import logging
 import re
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
@@ -26,7 +29,7 @@ from tests.factories import make_order, new_sku
 from tests.workflows.test_order_lifecycle import ship_and_deliver
 from workers.client import connect
 from workers.settings import Settings
-from workers.telemetry import prometheus_runtime, tracing_interceptor
+from workers.telemetry import flush_traces, prometheus_runtime, tracing_interceptor
 from workers.worker import build_worker
 from workflows import search
 
@@ -207,6 +210,73 @@ async def test_a_placed_order_is_one_trace_from_client_to_activity(
     attributes = spans["RunActivity:validate_order"].attributes
     assert attributes is not None
     assert attributes["temporalWorkflowID"] == search.workflow_id(order.order_id)
+
+
+class Collector(BaseHTTPRequestHandler):
+    """A stand-in OTLP/HTTP collector: keeps each export request it is sent."""
+
+    received: list[ExportTraceServiceRequest]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v1/traces":
+            self.received.append(ExportTraceServiceRequest.FromString(body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[ExportTraceServiceRequest]]]:
+    """An OTLP/HTTP endpoint on 127.0.0.1; yields its URL and what it received."""
+    received: list[ExportTraceServiceRequest] = []
+    handler = type("Handler", (Collector,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()
+
+
+async def test_with_an_otlp_endpoint_every_client_exports_its_traces(
+    client: Client,
+    settings: Settings,
+    engine: Engine,
+    collector: tuple[str, list[ExportTraceServiceRequest]],
+) -> None:
+    """ORDERFLOW_OTLP_ENDPOINT: connect() traces, and the spans reach the collector."""
+    url, received = collector
+    target = client.service_client.config.target_host
+    traced = await connect(
+        settings.model_copy(update={"temporal_address": target, "otlp_endpoint": url})
+    )
+    async with build_worker(traced, settings, engine):
+        order = make_order({new_sku(engine, {"AMS": 5}): 1})
+        await orders.place(traced, settings, order)
+        await orders.wait_for(traced, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    assert flush_traces()
+    spans = [
+        (resource.resource, span)
+        for request in received
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    names = {span.name for _, span in spans}
+    assert {
+        "StartWorkflow:OrderWorkflow",
+        "RunWorkflow:OrderWorkflow",
+        "RunActivity:validate_order",
+    } <= names
+    assert len({span.trace_id for _, span in spans if "OrderWorkflow" in span.name}) == 1
+    services = {
+        a.value.string_value for r, _ in spans for a in r.attributes if a.key == "service.name"
+    }
+    assert services == {"orderflow"}
 
 
 @pytest.fixture
