@@ -13,8 +13,12 @@ from typing import Any
 from rich.progress import Progress
 
 from starter.bench import BENCH_SKU, WORKLOADS, Bench, Sample, summarise
-from starter.stack import SQLITE_PRAGMAS, WorkerPool, embedded_unless_configured, project_root
-from workers.codec import payload_env
+from starter.stack import (
+    SQLITE_PRAGMAS,
+    WorkerPool,
+    embedded_unless_configured,
+    worker_env,
+)
 from workers.settings import Settings
 
 BENCH_WAREHOUSE = "BNC"
@@ -50,19 +54,6 @@ def seed_bench_stock(settings: Settings) -> None:
         },
     )
     engine.dispose()
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    """The user's ORDERFLOW_* settings, plus this run's server, queue and database."""
-    return {
-        **os.environ,
-        "ORDERFLOW_TEMPORAL_ADDRESS": settings.resolved_temporal_address,
-        "ORDERFLOW_NAMESPACE": settings.namespace,
-        "ORDERFLOW_TASK_QUEUE": settings.task_queue,
-        "ORDERFLOW_DATABASE_URL": settings.resolved_database_url,
-        "PYTHONPATH": project_root(),
-        **payload_env(settings),  # the same payload keys, whatever the worker's home
-    }
 
 
 def rss_mb(pids: list[int]) -> float:

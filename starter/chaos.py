@@ -7,7 +7,6 @@ and `orderflow check` must report nothing. Used by `orderflow chaos` and by the 
 """
 
 import asyncio
-import os
 import random
 import time
 import uuid
@@ -30,8 +29,7 @@ from starter import orders
 from starter.check import check_orders
 from starter.inventory import restock
 from starter.orders import UserError
-from starter.stack import WorkerPool, project_root
-from workers.codec import payload_env
+from starter.stack import WorkerPool, worker_env
 from workers.settings import Settings
 from workflows import search
 
@@ -83,24 +81,6 @@ class ChaosReport(BaseModel):
         return not self.violations and not self.busy
 
 
-def worker_env(settings: Settings, address: str) -> dict[str, str]:
-    """The environment of a chaos worker process: same server, queue and database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
-    env.update(CHAOS_SLAS)
-    env.update(
-        {
-            "ORDERFLOW_TEMPORAL_ADDRESS": address,
-            "ORDERFLOW_NAMESPACE": settings.namespace,
-            "ORDERFLOW_TASK_QUEUE": settings.task_queue,
-            "ORDERFLOW_DATABASE_URL": settings.resolved_database_url,
-            "ORDERFLOW_ACTIVITY_THREADS": "8",
-            "PYTHONPATH": project_root(),
-            **payload_env(settings),  # the same payload keys, whatever the worker's home
-        }
-    )
-    return env
-
-
 async def run_chaos(
     client: Client,
     settings: Settings,
@@ -119,7 +99,16 @@ async def run_chaos(
     every `kill_every` seconds, let everything settle, then audit."""
     rng = random.Random(seed)
     report = ChaosReport(seed=seed, orders=count)
-    pool = WorkerPool(worker_env(settings, address), workers, log)
+    pool = WorkerPool(
+        worker_env(
+            settings,
+            address=address,
+            keep_user_settings=False,
+            extra={**CHAOS_SLAS, "ORDERFLOW_ACTIVITY_THREADS": "8"},
+        ),
+        workers,
+        log,
+    )
     pool.fill()
     try:
         placed = [_order(rng, engine, i) for i in range(count)]

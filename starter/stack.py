@@ -1,6 +1,7 @@
 """The embedded stack: a `temporal server start-dev` process with our search attributes."""
 
 import contextlib
+import os
 import random
 import shutil
 import signal
@@ -144,6 +145,33 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
 
 def project_root() -> str:
     return str(Path(__file__).resolve().parents[1])
+
+
+def worker_env(
+    settings: Settings,
+    *,
+    address: str | None = None,
+    keep_user_settings: bool = True,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of an `orderflow worker` child: this run's server, namespace, task
+    queue, database and payload keys (whatever the child's home); the user's other
+    ORDERFLOW_* settings kept or dropped, `extra` on top."""
+    from workers.codec import payload_env
+
+    inherited = {
+        k: v for k, v in os.environ.items() if keep_user_settings or not k.startswith("ORDERFLOW_")
+    }
+    return {
+        **inherited,
+        **(extra or {}),
+        "ORDERFLOW_TEMPORAL_ADDRESS": address or settings.resolved_temporal_address,
+        "ORDERFLOW_NAMESPACE": settings.namespace,
+        "ORDERFLOW_TASK_QUEUE": settings.task_queue,
+        "ORDERFLOW_DATABASE_URL": settings.resolved_database_url,
+        "PYTHONPATH": project_root(),
+        **payload_env(settings),
+    }
 
 
 class WorkerPool:
