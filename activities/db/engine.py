@@ -13,13 +13,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_SECONDS = 20
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 4) -> Engine:
     """An engine tuned for concurrent activity threads.
 
     SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` so concurrent writers queue instead
     of failing with "database is locked" when a reader upgrades to a writer. The busy timeout
     (20 s) stays below the activities' 30 s start-to-close timeout, so an attempt Temporal
     has already given up on cannot still be waiting to write.
+
+    PostgreSQL: at most `pool_size + max_overflow` connections (README, "Running in
+    production": the budget across workers).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -30,7 +33,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
 
 
 def take_turns(session: Session, key: str) -> None:
