@@ -9,7 +9,11 @@ chromium and chromedriver, never downloaded) through the UI and saves:
 - `temporal-ui-orders.png`: the orders list in the saved view "Orders" (columns OrderStatus,
   CustomerId, OrderTotal, EscalationLevel), `temporal-ui-escalated.png` the view "Escalated";
 - `temporal-ui-order-details.png`: the waiting order's User Metadata (summary, details,
-  current details), `temporal-ui-order-timeline.png` its timeline with the named SLA timer.
+  current details), `temporal-ui-order-timeline.png` its timeline with the named SLA timer;
+- `temporal-ui-order-encrypted.png`: an order's page as the UI shows it without the codec
+  server (ciphertext), `temporal-ui-order-decoded.png` the same page with its input (customer,
+  address, lines) decoded through the codec server (the browser signs in on the codec
+  server's page first, then the UI's codec setting "Include cross-origin credentials" is on).
 
 Everything it started (server, workers, browser) is stopped on exit, Ctrl-C or SIGTERM.
 """
@@ -190,10 +194,12 @@ async def check_queries(client: Client, scene: Scene) -> dict[str, list[str]]:
 
 @contextlib.asynccontextmanager
 async def stack(home: Path) -> AsyncIterator[tuple[Client, Settings, dict[str, Settings]]]:
-    """Server (with UI) on free ports, the demo catalog, and three workers in this process:
-    ordinary SLAs, a second-long approval SLA (to escalate), and no carrier (to fail)."""
+    """Server (with UI) and codec server on free ports, the demo catalog, and three workers in
+    this process: ordinary SLAs, a second-long approval SLA (to escalate), and no carrier (to
+    fail)."""
     from starter.demo import connect_with_retry, seed_database
     from starter.stack import dev_server
+    from starter.web.serving import serving_codec
     from workers.worker import build_worker
 
     base = Settings(
@@ -201,6 +207,7 @@ async def stack(home: Path) -> AsyncIterator[tuple[Client, Settings, dict[str, S
         temporal_address=None,
         temporal_port=_free_port(),
         temporal_ui_port=_free_port(),
+        codec_port=_free_port(),
         database_url=None,
         task_queue="ui-orders",
         carrier_latency_ms="1-5",
@@ -218,9 +225,9 @@ async def stack(home: Path) -> AsyncIterator[tuple[Client, Settings, dict[str, S
         ),
     }
     seed_database(base)
-    with dev_server(base, ui=True):
+    with dev_server(base, ui=True):  # --ui-codec-endpoint: base.codec_endpoint
         client = await connect_with_retry(base)
-        async with contextlib.AsyncExitStack() as workers:
+        async with serving_codec(base), contextlib.AsyncExitStack() as workers:
             for settings in queues.values():
                 await workers.enter_async_context(build_worker(client, settings))
             yield client, base, queues
@@ -367,6 +374,11 @@ def take_screenshots(
         driver.save_screenshot(str(out / name))
 
     with browser() as driver:
+        order_page = f"{workflows}/{search.workflow_id(scene.shipping)}"
+        driver.get(order_page)  # before signing in to the codec server: ciphertext only
+        _shows(driver, halt, "Input", "Codec Server could not connect")
+        save("temporal-ui-order-encrypted.png")
+        use_codec_server(driver, settings, halt)
         driver.get(workflows)
         _shows(driver, halt, "Workflows")
         # The UI keeps its columns per namespace in localStorage; the column chooser (the
@@ -402,7 +414,42 @@ def take_screenshots(
         driver.execute_script("arguments[0].scrollIntoView()", heading)
         time.sleep(1)
         save("temporal-ui-order-timeline.png")
+
+        driver.get(order_page)
+        # the order's input as placed, decoded by the codec server: name, street, lines
+        _shows(driver, halt, "Input", "Anna de Vries", "Prinsengracht 263", "KB-100")
+        name = driver.find_element(By.XPATH, "//*[contains(text(), 'Anna de Vries')]")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", name)
+        driver.execute_script("window.scrollTo(0, 0)")  # the input box stays scrolled
+        time.sleep(1)
+        save("temporal-ui-order-decoded.png")
     return shots
+
+
+def use_codec_server(driver: Any, settings: Settings, halt: threading.Event) -> None:
+    """What an operator does once per browser: sign in on the codec server's page with its
+    token, then turn on the UI's codec setting "Include cross-origin credentials" (its Codec
+    Server dialog writes these local-storage entries), so the UI's /decode calls carry the
+    codec server's cookie."""
+    from selenium.webdriver.common.by import By
+
+    from starter.web.codec_server import codec_token
+
+    driver.get(f"{settings.codec_endpoint}/")
+    driver.find_element(By.NAME, "token").send_keys(codec_token(settings))
+    driver.find_element(By.TAG_NAME, "button").click()
+    _shows(driver, halt, "Signed in")
+    driver.get(settings.ui_url)
+    _shows(driver, halt, "Workflows")
+    for key, value in {
+        "endpoint": settings.codec_endpoint,
+        "includeCredentials": True,
+        "passAccessToken": False,
+        "overrideRemoteCodecConfiguration": True,
+    }.items():
+        driver.execute_script(
+            "localStorage.setItem(arguments[0], arguments[1])", key, json.dumps(value)
+        )
 
 
 if __name__ == "__main__":
