@@ -4,11 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: install demo dev worker test lint typecheck unit clean
+.PHONY: install demo dev worker test lint typecheck unit lock clean
 
-$(BIN)/orderflow: pyproject.toml
+# Installs exactly what requirements-dev.lock pins (hash-checked), then orderflow itself.
+$(BIN)/orderflow: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(BIN)/orderflow
 
 install: $(BIN)/orderflow
@@ -34,6 +36,13 @@ test: lint typecheck  ## everything CI runs; PostgreSQL tests need ORDERFLOW_TES
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
+
+lock:  ## after changing dependencies in pyproject.toml: pin them again (with hashes)
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet pip-tools
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --extra dev --strip-extras \
+		--allow-unsafe --no-emit-index-url --no-emit-find-links \
+		-o requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .orderflow
