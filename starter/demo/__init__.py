@@ -92,10 +92,10 @@ def codec_note(settings: Settings, url: str) -> str:
     from starter.web.codec_server import token_source
 
     return (
-        f"Codec server: {url}/ (the UI decodes orders through it). Once per browser: sign in "
-        f"at {settings.codec_endpoint}/ with the token in {token_source(settings)}, then in "
-        "the UI's Codec Server settings tick 'Include cross-origin credentials' "
-        "(README, Payload encryption)."
+        f"Codec server: {url}/  the UI decodes the (encrypted) orders through it; once per\n"
+        f"      browser, sign in at {settings.codec_endpoint}/ with the token in\n"
+        f"      {token_source(settings)}, then turn on 'Include cross-origin credentials'\n"
+        "      in the UI's Codec Server settings (README, Payload encryption)"
     )
 
 
