@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from starter.cli import main  # noqa: F401  (registers every command group)
 from starter.app import app
+from starter.cli import main  # noqa: F401  (registers every command group)
 from workers.settings import Settings
 
 ROOT = Path(__file__).parents[2]
