@@ -31,6 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from starter.web.metrics import instrument
 from workers.codec import PayloadKeyError, data_converter
 from workers.settings import Settings
 
@@ -89,6 +90,7 @@ def create_codec_app(settings: Settings) -> FastAPI:
     origins = ui_origins(settings)
     session_seconds = int(settings.session_valid_for.total_seconds())
     app = FastAPI(title="orderflow codec server", docs_url=None, redoc_url=None)
+    instrument(app, "codec")  # GET /metrics: requests by route and status, never a payload
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,

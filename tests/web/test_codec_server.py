@@ -233,3 +233,14 @@ async def test_temporals_cli_decodes_an_order_through_the_codec_server(
     status, shown = await show()  # no token: the codec server refuses, nothing is decoded
     assert status != 0 or order_input(shown).metadata["encoding"] == b"binary/encrypted"
     assert "Anna de Vries" not in shown
+
+
+async def test_the_codec_server_counts_its_requests_for_prometheus(codec_url: str) -> None:
+    async with httpx.AsyncClient(base_url=codec_url) as http:
+        refused = await http.post("/decode", json={"payloads": []})
+        metrics = await http.get("/metrics")
+    assert refused.status_code == 401
+    assert metrics.status_code == 200
+    assert 'orderflow_http_requests_total{method="POST",route="/decode",service="codec"' in (
+        metrics.text
+    )
