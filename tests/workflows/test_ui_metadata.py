@@ -91,11 +91,16 @@ async def test_an_order_waiting_for_approval_names_its_timer_and_says_for_whom(
     # The tier is unset, not "": it reads back as missing, and `list` shows None.
     described = await handle.describe()
     assert search.AWAITING_APPROVER not in described.typed_search_attributes
-    rows = [
-        r
-        for r in await orders.list_orders(client, OrderStatus.AWAITING_SHIPMENT)
-        if r["order_id"] == order.order_id
-    ]
+    rows: list[dict[str, object]] = []
+    for _ in range(100):  # visibility follows the order's own state by a moment
+        rows = [
+            r
+            for r in await orders.list_orders(client, OrderStatus.AWAITING_SHIPMENT)
+            if r["order_id"] == order.order_id
+        ]
+        if rows:
+            break
+        await asyncio.sleep(0.1)
     assert rows and rows[0]["awaiting_tier"] is None
     assert await settled_timers(handle, 2) == [
         "approval SLA: escalate after 4h",
