@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import NoReturn
 
 import typer
 
@@ -49,10 +50,20 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     except Exception as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"error: {first}", file=sys.stderr)
-        code = 1
+        code = report_unexpected(error)
+    leave(code)
+
+
+def report_unexpected(error: Exception) -> int:
+    """An unexpected error as one line on standard error; exit status 1."""
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    print(f"error: {first}", file=sys.stderr)
+    return 1
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with `code` after flushing: temporalio can abort while the interpreter shuts down
+    (sdk-python #300), so every entry point skips that shutdown."""
     sys.stdout.flush()
     sys.stderr.flush()
-    # temporalio can abort while the interpreter shuts down (sdk-python #300); skip that.
     os._exit(code)

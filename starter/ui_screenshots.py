@@ -23,10 +23,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -42,6 +40,7 @@ from temporalio.client import Client
 from domain.order import Order
 from domain.statuses import OrderStatus
 from starter import orders
+from starter.cli import leave, report_unexpected
 from workers.settings import Settings
 from workflows import search
 
@@ -292,12 +291,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     except Exception as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"error: {first}", file=sys.stderr)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        code = report_unexpected(error)
+    leave(code)
 
 
 SAVED_VIEWS = {
