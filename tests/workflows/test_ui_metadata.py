@@ -93,9 +93,9 @@ async def test_an_order_waiting_for_approval_names_its_timer_and_says_for_whom(
     assert search.AWAITING_APPROVER not in described.typed_search_attributes
     rows: list[dict[str, object]] = []
     for _ in range(100):  # visibility follows the order's own state by a moment
-        rows = [
+        rows = [  # every order of the session's server: the limit keeps the oldest
             r
-            for r in await orders.list_orders(client, OrderStatus.AWAITING_SHIPMENT)
+            for r in await orders.list_orders(client, OrderStatus.AWAITING_SHIPMENT, 10**6)
             if r["order_id"] == order.order_id
         ]
         if rows:
