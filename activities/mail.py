@@ -139,24 +139,60 @@ def message_of(config: MailConfig, row: OutboxEmail) -> EmailMessage:
 def deliver_pending(engine: Engine, config: MailConfig, mailer: Mailer, limit: int = 50) -> int:
     """Send unsent e-mails, each claimed first and marked sent right after; the number sent.
 
-    An SMTP failure releases the claims of the e-mails not sent yet and propagates (the mail
-    loop logs it and tries again on its next round).
+    An address the server refuses for good (5xx) is recorded on its e-mail (`refused`) and
+    not tried again, so one bad address never holds up the others. Any other SMTP failure
+    releases the claims of the e-mails not done yet and propagates (the mail loop logs it and
+    tries again on its next round).
     """
     claimed = _claim(engine, limit)
     if not claimed:
         return 0
-    sent = 0
+    done = sent = 0
     try:
         with mailer.connect() as smtp:
             for row in claimed:
-                smtp.send_message(message_of(config, row))
-                _mark(engine, [row.id], sent_at=datetime.now(UTC))
-                sent += 1
-                log.info("mailed %s: %s", row.to_address, row.subject)
+                try:
+                    smtp.send_message(message_of(config, row))
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
+                    if not _permanent(error):
+                        raise
+                    _refuse(engine, row.id, _reason(error))
+                    log.warning("not mailed to %s: %s", row.to_address, _reason(error))
+                else:
+                    _mark(engine, [row.id], sent_at=datetime.now(UTC))
+                    sent += 1
+                    log.info("mailed %s: %s", row.to_address, row.subject)
+                done += 1
     finally:
-        if sent < len(claimed):
-            _mark(engine, [row.id for row in claimed[sent:]], sent_at=None)
+        if done < len(claimed):
+            _mark(engine, [row.id for row in claimed[done:]], sent_at=None)
     return sent
+
+
+def _permanent(error: smtplib.SMTPException) -> bool:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+
+
+def _reason(error: smtplib.SMTPException) -> str:
+    text: bytes | str
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(error.recipients.values()))
+    else:
+        assert isinstance(error, smtplib.SMTPResponseException)
+        code, text = error.smtp_code, error.smtp_error
+    message = text.decode(errors="replace") if isinstance(text, bytes) else text
+    return f"{code} {message}"[:300]
+
+
+def _refuse(engine: Engine, email_id: int, reason: str) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == email_id)
+            .values(refused=reason, claimed_until=None)
+        )
 
 
 def _claim(engine: Engine, limit: int) -> list[OutboxEmail]:
@@ -165,7 +201,7 @@ def _claim(engine: Engine, limit: int) -> list[OutboxEmail]:
     with Session(engine) as session:
         candidates = session.scalars(
             select(OutboxEmail.id)
-            .where(OutboxEmail.sent_at.is_(None), free)
+            .where(OutboxEmail.sent_at.is_(None), OutboxEmail.refused.is_(None), free)
             .order_by(OutboxEmail.id)
             .limit(limit)
         ).all()

@@ -291,6 +291,7 @@ class OutboxEmail(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refused: Mapped[str | None] = mapped_column(Text)  # the SMTP server's 5xx answer
 
 
 class OrderBalance(Base):

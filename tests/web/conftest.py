@@ -47,6 +47,15 @@ class Mailbox:
 
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
+    unknown: set[str] = field(default_factory=set)  # addresses it refuses for good (550)
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: Envelope, address: str, options: object
+    ) -> str:
+        if address in self.unknown:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
         raw = envelope.original_content or b""

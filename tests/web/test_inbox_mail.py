@@ -123,3 +123,25 @@ async def test_a_failed_order_mails_operations(
     assert state.status == OrderStatus.FAILED
     assert "FAILED: NoCarrierAvailable" in mail.get_content()
     assert f"/orders/{order.order_id}" in mail.get_content()
+
+
+async def test_an_address_the_server_refuses_does_not_hold_up_the_others(
+    client: Client, web_settings: Settings, engine: Engine, smtp: Mailbox
+) -> None:
+    settings = with_mail(web_settings, smtp)
+    smtp.unknown.add("left.the.company@example.com")
+    issue_token(engine, "j.buyer", "left.the.company@example.com")  # mailed first (by user id)
+    issue_token(engine, "mia.manager", "mia@example.com")
+    order = held_order(engine)
+    async with build_worker(client, settings, engine), mail_delivery(settings, engine, 0.1):
+        await orders.place(client, settings, order)
+        await smtp.wait_for("mia@example.com", f"Order {order.order_id} needs")
+    with Session(engine) as session:
+        bounced = session.scalars(
+            select(OutboxEmail).where(
+                OutboxEmail.order_id == order.order_id,
+                OutboxEmail.to_address == "left.the.company@example.com",
+            )
+        ).one()
+    assert bounced.sent_at is None and bounced.claimed_until is None
+    assert bounced.refused == "550 5.1.1 no such mailbox"
