@@ -1,5 +1,7 @@
 """Operator commands: stock, KPIs, schema, database, the stack itself, benchmark, demo."""
 
+import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -194,7 +196,17 @@ def worker() -> None:
     print(f"worker on task queue {settings.task_queue!r} at {settings.resolved_temporal_address}")
     if runtime is not None:
         print(f"metrics on http://{metrics_address(settings)}/metrics", flush=True)
-    run(lambda client: run_worker(client, settings), runtime=runtime)
+    run(lambda client: run_worker(client, settings, until_signalled()), runtime=runtime)
+
+
+def until_signalled() -> asyncio.Event:
+    """An event SIGTERM or SIGINT sets, so the worker shuts down gracefully (finishes its
+    workflow tasks, cancels its polls) instead of being interrupted wherever it is."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
 
 
 @app.command(rich_help_panel=PANEL)

@@ -3,8 +3,10 @@
 import signal
 import subprocess
 import time
+import uuid
 
 import pytest
+from temporalio.client import Client
 
 from starter.stack import port_open
 from tests.e2e.conftest import ORDERFLOW
@@ -33,3 +35,31 @@ def test_dev_stops_its_temporal_server_on_sigterm_and_sigint(
     finally:
         if dev.poll() is None:
             dev.kill()
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_a_worker_shuts_down_gracefully_on_sigterm_and_sigint(
+    client: Client, cli_env: dict[str, str], stop_with: signal.Signals
+) -> None:
+    """A supervisor's SIGTERM (docker stop, systemd) ends a worker as promptly as Ctrl-C; it
+    used to hang in shutdown until killed."""
+    env = {
+        **cli_env,
+        "ORDERFLOW_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "ORDERFLOW_TASK_QUEUE": f"signals-{uuid.uuid4().hex[:8]}",
+    }
+    worker = subprocess.Popen(
+        [ORDERFLOW, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        assert worker.stdout is not None
+        for line in worker.stdout:  # polling once it says so
+            if b"worker on task queue" in line:
+                break
+        else:
+            raise AssertionError(f"the worker did not start (exit {worker.wait()})")
+        worker.send_signal(stop_with)
+        assert worker.wait(timeout=30) in (0, 130)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
