@@ -5,13 +5,28 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.payload_keys import TEST_PAYLOAD_ENV
 
 ORDERFLOW = str(Path(sys.executable).parent / "orderflow")
+
+
+def wait_until_listening(
+    process: subprocess.Popen[Any], port: int, what: str, timeout: float = 30
+) -> None:
+    """Until `process` listens on `port`; fails with its error output if it exits first."""
+    from starter.stack import port_open
+
+    deadline = time.monotonic() + timeout
+    while not port_open(port):
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, f"{what} did not come up"
+        time.sleep(0.1)
 
 
 def free_port() -> int:

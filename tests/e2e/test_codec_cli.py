@@ -6,7 +6,6 @@ import os
 import signal
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,7 @@ from temporalio.client import Client
 from domain.statuses import OrderStatus
 from starter import orders
 from starter.stack import port_open
-from tests.e2e.conftest import ORDERFLOW, free_port, orderflow, run_cli
+from tests.e2e.conftest import ORDERFLOW, free_port, orderflow, run_cli, wait_until_listening
 from tests.factories import make_order, new_sku
 from tests.payload_keys import TEST_PAYLOAD_ENV
 from workers.settings import Settings
@@ -40,11 +39,7 @@ def test_the_codec_server_decodes_with_its_token_and_stops_on_sigterm(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not port_open(port):
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "the codec server did not come up"
-            time.sleep(0.1)
+        wait_until_listening(server, port, "the codec server")
         token_file, key_file = home / "codec-token", home / "payload-keys"
         for made in (token_file, key_file):
             assert stat.S_IMODE(os.stat(made).st_mode) == 0o600
@@ -72,9 +67,7 @@ def test_the_codec_server_decodes_with_its_token_and_stops_on_sigterm(
 
         taken = subprocess.Popen([ORDERFLOW, "codec-server", "--port", str(port)], env=env)
         try:
-            while not port_open(port):
-                assert taken.poll() is None
-                time.sleep(0.1)
+            wait_until_listening(taken, port, "the first codec server")
             second = orderflow("codec-server", "--port", str(port), env=env, timeout=30)
             assert second.returncode == 1
             assert second.stderr.strip().splitlines()[-1] == (

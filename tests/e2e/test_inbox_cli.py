@@ -2,12 +2,11 @@
 
 import signal
 import subprocess
-import time
 
 import httpx
 
 from starter.stack import port_open
-from tests.e2e.conftest import ORDERFLOW, free_port, orderflow
+from tests.e2e.conftest import ORDERFLOW, free_port, orderflow, wait_until_listening
 
 
 def test_tokens_are_issued_to_approvers_only_and_serve_stops_on_sigterm(
@@ -34,11 +33,7 @@ def test_tokens_are_issued_to_approvers_only_and_serve_stops_on_sigterm(
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not port_open(port):
-            assert serve.poll() is None, serve.stderr.read() if serve.stderr else ""
-            assert time.monotonic() < deadline, "the inbox did not come up"
-            time.sleep(0.1)
+        wait_until_listening(serve, port, "the inbox")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
             assert http.get("/").headers["location"].startswith("/signin")
             wrong = http.post("/signin", data={"user": "mia.manager", "token": "x"})

@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import Client
 
 from starter.stack import port_open
-from tests.e2e.conftest import ORDERFLOW
+from tests.e2e.conftest import ORDERFLOW, wait_until_listening
 
 
 @pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
@@ -21,11 +21,7 @@ def test_dev_stops_its_temporal_server_on_sigterm_and_sigint(
         [ORDERFLOW, "dev"], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + 60
-        while not port_open(port):
-            assert dev.poll() is None, dev.stderr.read() if dev.stderr else ""
-            assert time.monotonic() < deadline, "the embedded server did not come up"
-            time.sleep(0.2)
+        wait_until_listening(dev, port, "the embedded server", timeout=60)
         dev.send_signal(stop_with)
         assert dev.wait(timeout=30) in (0, 130)
         deadline = time.monotonic() + 20
