@@ -1,0 +1,155 @@
+"""What every channel adapter returns: canonical orders with their channel reference, and a
+clear error per record it could not read.
+
+An adapter is a pure function `parse(payload: bytes, source: str, config: ChannelConfig) ->
+ChannelBatch`: no I/O, no clock, no database. It never raises for bad input; every problem
+becomes a `RecordError` naming the source (file name or "request"), the line or segment, the
+field and the reason, and the records that are good still come back as orders.
+"""
+
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from domain.order import Order
+from domain.statuses import Channel
+
+_ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+ChannelFormat = Literal["canonical", "shopify", "x12_850", "csv", "email"]
+
+
+class ChannelConfig(BaseModel):
+    """One intake channel as configured: its format, the account its orders are booked to,
+    and how its senders map to customers (no secrets here: those live in settings and the
+    database)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", description="URL and order id prefix")
+    format: ChannelFormat
+    order_channel: Channel = Field(description="the canonical order's `channel`")
+    auth: Literal["api_key", "hmac"] = "api_key"
+    customer_id: str | None = Field(
+        default=None, description="the account every order of this channel is booked to"
+    )
+    partners: dict[str, str] = Field(
+        default_factory=dict,
+        description="sender identifier (EDI id, e-mail address, customer id) -> customer id",
+    )
+    currency: str | None = Field(default=None, description="when the payload gives none")
+    promised_days: int = Field(default=5, gt=0, le=90, description="when the payload gives none")
+
+    def customer_for(self, sender: str | None) -> str | None:
+        """The customer a sender orders for: its partner entry, else the channel's account."""
+        if sender is not None:
+            found = self.partners.get(sender) or self.partners.get(sender.strip().lower())
+            if found:
+                return found
+        return self.customer_id
+
+
+class RecordError(BaseModel):
+    """One problem in one record: where it is and what is wrong, in words a sender can act on."""
+
+    source: str
+    line: int | None = Field(default=None, description="line (CSV, body) or segment (X12) number")
+    record: str | None = Field(default=None, description="the record's own reference, if known")
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line is not None else self.source
+        ref = f" ({self.record})" if self.record else ""
+        return f"{where}{ref}: {self.field}: {self.reason}"
+
+
+class ChannelOrder(BaseModel):
+    """One order read from a channel: the canonical order and the channel's own reference."""
+
+    channel: str = Field(description="the configured channel's name")
+    external_id: str = Field(min_length=1, max_length=200)
+    order: Order
+    line: int | None = Field(default=None, description="where the record starts in its source")
+
+
+class ChannelBatch(BaseModel):
+    """Everything one payload held: the good orders and an error per bad record."""
+
+    orders: list[ChannelOrder] = Field(default_factory=list)
+    errors: list[RecordError] = Field(default_factory=list)
+    acknowledgement: str | None = Field(
+        default=None, description="what the sender expects back (an X12 997), if anything"
+    )
+
+
+def order_id_for(channel: str, external_id: str) -> str:
+    """The order id of a channel's order: `<channel>-<external id>` when that is a valid id,
+    else `<channel>-<hash>`; the same reference always gives the same id."""
+    candidate = f"{channel}-{external_id}"
+    if _ORDER_ID.match(candidate):
+        return candidate
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", external_id).strip("-.")[:24]
+    digest = hashlib.sha256(external_id.encode()).hexdigest()[:16]
+    return f"{channel}-{cleaned}-{digest}" if cleaned else f"{channel}-{digest}"
+
+
+def field_errors(
+    error: ValidationError,
+    source: str,
+    line: int | None = None,
+    record: str | None = None,
+    fields: dict[str, str] | None = None,
+) -> list[RecordError]:
+    """One `RecordError` per problem pydantic found in a canonical order built from a record.
+
+    `fields` renames canonical paths to the channel's own names (e.g. `lines.0.sku` ->
+    `line_items[0].sku`) so the sender sees the field of the payload they sent; the longest
+    matching prefix wins.
+    """
+    renames = fields or {}
+    out = []
+    for problem in error.errors():
+        path = ".".join(str(part) for part in problem["loc"]) or "order"
+        prefix = max(
+            (p for p in renames if path == p or path.startswith(p + ".")), key=len, default=None
+        )
+        if prefix is not None:
+            path = renames[prefix] + path[len(prefix) :]
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        out.append(RecordError(source=source, line=line, record=record, field=path, reason=message))
+    return out
+
+
+def build_order(
+    data: dict[str, Any],
+    source: str,
+    line: int | None = None,
+    record: str | None = None,
+    fields: dict[str, str] | None = None,
+) -> Order | list[RecordError]:
+    """The canonical order a record maps to (validated as a placed order), or its errors."""
+    from domain.order import parse_order
+
+    try:
+        return parse_order(data)
+    except ValidationError as error:
+        return field_errors(error, source, line, record, fields)
+
+
+def collect(
+    channel: str, built: Iterable[tuple[str, int | None, Order | list[RecordError]]]
+) -> ChannelBatch:
+    """A batch from (external id, line, order-or-errors) triples."""
+    batch = ChannelBatch()
+    for external_id, line, result in built:
+        if isinstance(result, list):
+            batch.errors.extend(result)
+        else:
+            batch.orders.append(
+                ChannelOrder(channel=channel, external_id=external_id, order=result, line=line)
+            )
+    return batch
