@@ -107,6 +107,19 @@ class Settings(BaseSettings):
         default=None, description="where exceptions and failed orders are mailed"
     )
 
+    # Intake channels (`orderflow serve`: POST /orders, POST /channels/{name}; `orderflow import`)
+    channels_file: Path | None = Field(
+        default=None, description="the channels (JSON list); unset: the bundled demo channels"
+    )
+    channel_secrets: str | None = Field(
+        default=None,
+        repr=False,
+        description='webhook HMAC secrets, "channel:secret,channel2:secret"; unset: a file each '
+        "under home",
+    )
+
+    # ERP handoff (outbox, dispatcher, `orderflow erp-sim`, `orderflow reconcile`)
+
     # Metrics, traces and logs (README, "Metrics, traces and logs")
     metrics_port: int | None = Field(
         default=None,
