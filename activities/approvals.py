@@ -29,7 +29,7 @@ class ApprovalActivities:
 
         Checks the amount thresholds, the Net-30 credit exposure (the customer row is locked
         on PostgreSQL so two concurrent orders are decided one after the other), the price
-        book (or list price), the address and the manual-review flag. Read-only otherwise,
+        book (or list price), the address, the manual-review flag and a suspected duplicate. Read-only otherwise,
         so a retry gives the same answer for the same data.
         """
         order, validated = request.order, request.validated
@@ -49,6 +49,7 @@ class ApprovalActivities:
             price_mismatches=mismatches,
             address_issues=address_warnings(order.ship_to),
             manual_review=order.manual_review,
+            duplicate_of=validated.duplicate_of,
         )
         if holds:
             activity.logger.info(

@@ -38,7 +38,8 @@ class IntakeActivities:
 
     @activity.defn
     def validate_order(self, order: Order) -> ValidatedOrder:
-        """Check the order against catalog, account, address and earlier orders; record it.
+        """Check the order against catalog, account and address; record it. An earlier order
+        with the same content is named in `duplicate_of` (a hold for a person, not a rejection).
 
         Raises:
             ApplicationError: type "InvalidOrder" (non-retryable) with every problem found.
@@ -79,6 +80,15 @@ class IntakeActivities:
                 session.commit()
                 raise ApplicationError(reason, type="InvalidOrder", non_retryable=True)
             assert customer is not None
+            duplicate_of = self._duplicate_of(session, order)
+            if duplicate_of:
+                window = format_duration(self._duplicate_window)
+                activity.logger.info(
+                    "%s looks like order %s (placed within %s): held for review",
+                    order.order_id,
+                    duplicate_of,
+                    window,
+                )
             destination = locate(order.ship_to.country, order.ship_to.postal_code)
             assert destination is not None
             record(
@@ -109,6 +119,7 @@ class IntakeActivities:
                 destination=destination,
                 sla=self._sla,
                 thresholds=self._thresholds,
+                duplicate_of=duplicate_of,
             )
 
     @activity.defn
@@ -197,10 +208,6 @@ class IntakeActivities:
             if line.quantity > limit:
                 problems.append(f"{line.sku}: quantity {line.quantity} above the limit of {limit}")
         problems += address_problems(order.ship_to, set(COUNTRY_CENTROIDS))
-        duplicate = self._duplicate_of(session, order)
-        if duplicate:
-            window = format_duration(self._duplicate_window)
-            problems.append(f"duplicate of order {duplicate} placed within {window}")
         return problems
 
     def _duplicate_of(self, session: Session, order: Order) -> str | None:
@@ -216,6 +223,7 @@ class IntakeActivities:
                     [OrderStatus.REJECTED.value, OrderStatus.CANCELLED.value]
                 ),
             )
+            .order_by(OrderRecord.created_at)
             .limit(1)
         )
 

@@ -24,6 +24,9 @@ class HoldType(StrEnum):
     PRICE = "PRICE"
     ADDRESS = "ADDRESS"
     MANUAL_REVIEW = "MANUAL_REVIEW"
+    DUPLICATE = "DUPLICATE"
+    """The same customer sent the same lines to the same address recently: a person decides
+    whether it is a deliberate second order (release) or a double submission (reject)."""
 
 
 class Tier(StrEnum):
@@ -124,6 +127,7 @@ def holds_for(
     price_mismatches: list[str],
     address_issues: list[str],
     manual_review: bool,
+    duplicate_of: str | None = None,
 ) -> list[Hold]:
     """The holds an order starts with (empty: it needs nobody's sign-off).
 
@@ -136,6 +140,7 @@ def holds_for(
         price_mismatches: one line per order line whose price is not the agreed one.
         address_issues: address warnings that need a human look.
         manual_review: the order asked to be reviewed.
+        duplicate_of: an earlier order with the same content (see `ValidatedOrder`).
     """
     holds: list[Hold] = []
     if total > thresholds.director:
@@ -174,6 +179,15 @@ def holds_for(
     if manual_review:
         holds.append(
             Hold(type=HoldType.MANUAL_REVIEW, tier=Tier.REVIEW, reason="manual review requested")
+        )
+    if duplicate_of:
+        holds.append(
+            Hold(
+                type=HoldType.DUPLICATE,
+                tier=Tier.REVIEW,
+                reason=f"same customer, lines and address as order {duplicate_of}: release if "
+                "the customer meant a second order, reject if it was sent twice",
+            )
         )
     return holds
 

@@ -23,6 +23,9 @@ class ValidatedOrder(BaseModel):
     destination: Destination
     sla: SlaPolicy
     thresholds: ApprovalThresholds
+    duplicate_of: str | None = None
+    """An earlier order of the same customer with the same content, placed within the
+    duplicate window: the order is held (DUPLICATE) for a person, not rejected."""
 
 
 class PaymentRequest(BaseModel):

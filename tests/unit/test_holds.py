@@ -98,6 +98,16 @@ def test_price_address_and_manual_review_holds() -> None:
     assert holds[0].reason == "A: 1 below the list price 2; B: 3 differs from the price book 4"
 
 
+def test_a_suspected_duplicate_is_held_for_review_naming_the_earlier_order() -> None:
+    [held] = assess(duplicate_of="web-1001")
+    assert (held.type, held.tier) == (HoldType.DUPLICATE, Tier.REVIEW)
+    assert "as order web-1001" in held.reason
+    assert check_approval([held], APPROVERS, ApprovalDecision(by="rob.review"), None) == [
+        HoldType.DUPLICATE
+    ]
+    assert assess(duplicate_of=None) == []
+
+
 def test_manager_releases_a_manager_hold() -> None:
     holds = [hold(HoldType.AMOUNT, Tier.MANAGER)]
     assert check_approval(holds, APPROVERS, ApprovalDecision(by="mia.manager"), "x") == [

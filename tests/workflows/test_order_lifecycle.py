@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from activities.db.models import Invoice, OrderRecord
 from domain.commands import ShipmentNotice
+from domain.holds import ApprovalDecision, HoldType, RejectionDecision, Tier
 from domain.statuses import OrderStatus
 from starter import orders
 from starter.orders import UserError
@@ -114,35 +115,51 @@ async def test_invalid_order_is_rejected_with_every_reason(
         assert record is not None and record.status == "REJECTED"
 
 
-async def test_same_content_under_a_new_id_is_a_duplicate(
+async def test_same_content_under_a_new_id_is_held_as_a_suspected_duplicate(
     client: Client, worker: Settings, engine: Engine
 ) -> None:
+    """A second identical order is not thrown away: a person decides. Released, it ships."""
     sku = new_sku(engine, {"AMS": 5})
     first = make_order({sku: 1})
     again = first.model_copy(update={"order_id": first.order_id + "-x"})
     await orders.place(client, worker, first)
     await orders.wait_for(client, first.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
     await orders.place(client, worker, again)
-    state = await orders.wait_for(client, again.order_id, OrderStatus.REJECTED, 30)
-    assert f"duplicate of order {first.order_id}" in (state.reason or "")
+    state = await orders.wait_for(client, again.order_id, OrderStatus.AWAITING_APPROVAL, 30)
+    [hold] = state.holds
+    assert hold.type == HoldType.DUPLICATE and hold.tier == Tier.REVIEW
+    assert f"as order {first.order_id}" in hold.reason
+    assert stock_of(engine, sku) == {"AMS": (5, 1)}  # nothing held for the suspect yet
+
+    await orders.approve(client, again.order_id, ApprovalDecision(by="rob.review"))
+    state = await orders.wait_for(client, again.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    assert state.status == OrderStatus.AWAITING_SHIPMENT
+    assert stock_of(engine, sku) == {"AMS": (5, 2)}
 
 
 async def test_copies_placed_at_once_let_exactly_one_through(
     client: Client, worker: Settings, engine: Engine
 ) -> None:
-    """A double-clicked checkout: five copies at once, one order, four duplicates."""
+    """A double-clicked checkout: five copies at once, one order, four held as duplicates
+    of it (rejected by the reviewer: nothing was held for them)."""
     sku = new_sku(engine, {"AMS": 50})
     first = make_order({sku: 1})
     copies = [first.model_copy(update={"order_id": f"{first.order_id}-{n}"}) for n in range(5)]
     await asyncio.gather(*(orders.place(client, worker, copy) for copy in copies))
     ends = [
-        await orders.wait_for(client, copy.order_id, OrderStatus.AWAITING_SHIPMENT, 60)
+        await orders.wait_for(client, copy.order_id, OrderStatus.AWAITING_APPROVAL, 60)
         for copy in copies
     ]
-    statuses = sorted(state.status.value for state in ends)
-    assert statuses == ["AWAITING_SHIPMENT"] + ["REJECTED"] * 4
-    kept = next(s.order_id for s in ends if s.status == OrderStatus.AWAITING_SHIPMENT)
-    assert all(f"duplicate of order {kept}" in (s.reason or "") for s in ends if s.order_id != kept)
+    held_ones = [s for s in ends if s.status == OrderStatus.AWAITING_APPROVAL]
+    [kept] = [s.order_id for s in ends if s.status != OrderStatus.AWAITING_APPROVAL]
+    assert len(held_ones) == 4
+    await orders.wait_for(client, kept, OrderStatus.AWAITING_SHIPMENT, 30)
+    for held in held_ones:
+        assert [h.type for h in held.holds] == [HoldType.DUPLICATE]
+        assert f"as order {kept}" in held.holds[0].reason
+        why = RejectionDecision(by="rob.review", reason="sent twice")
+        await orders.reject(client, held.order_id, why)
+        assert (await orders.state_of(client, held.order_id)).status == OrderStatus.REJECTED
     assert stock_of(engine, sku) == {"AMS": (50, 1)}
 
 
