@@ -10,10 +10,12 @@ field and the reason, and the records that are good still come back as orders.
 import hashlib
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.money import CURRENCY_EXPONENT
 from domain.order import Order
 from domain.statuses import Channel
 
@@ -153,3 +155,83 @@ def collect(
                 ChannelOrder(channel=channel, external_id=external_id, order=result, line=line)
             )
     return batch
+
+
+# Field checks shared by the adapters, so every sender reads the same words for the same mistake.
+
+_AMOUNT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+
+
+def sku_problem(sku: str) -> str | None:
+    """Why `sku` cannot be one of our catalog SKUs, or None when it can."""
+    if not sku.strip():
+        return "missing: every line needs the SKU of a catalog product, e.g. KB-100"
+    if not _SKU.match(sku.strip()):
+        return (
+            f"{sku!r} is not a SKU of our catalog (capital letters, digits and dashes, e.g. KB-100)"
+        )
+    return None
+
+
+def currency_problem(code: str) -> str | None:
+    """Why `code` is not a currency we trade in, or None when it is."""
+    if not code.strip():
+        return "missing: give the ISO currency code, e.g. EUR"
+    if code.strip() not in CURRENCY_EXPONENT:
+        known = ", ".join(sorted(CURRENCY_EXPONENT))
+        return f"{code!r} is not a currency we trade in (known: {known})"
+    return None
+
+
+def amount_problem(text: str, currency: str) -> str | None:
+    """Why `text` is not a unit price in `currency` (digits, a decimal point, no more decimals
+    than the currency has), or None when it is."""
+    value = text.strip()
+    if not value:
+        return "missing: give the unit price, e.g. 12.50"
+    if value.startswith("-"):
+        return f"{value} is negative: a unit price is 0 or more"
+    if "," in value:
+        return (
+            f"{value!r} has a comma: write the amount with a decimal point and no thousands "
+            "separator, e.g. 1299.50"
+        )
+    if not _AMOUNT.match(value):
+        return f"{value!r} is not an amount such as 12.50"
+    decimals = len(value.partition(".")[2])
+    allowed = CURRENCY_EXPONENT.get(currency, 2)
+    if decimals > allowed:
+        return f"{value} has {decimals} decimals; {currency} amounts have at most {allowed}"
+    return None
+
+
+def merge_same_sku(
+    lines: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[int], list[tuple[int, int]]]:
+    """One line per SKU, as the canonical order wants: a SKU repeated at the same unit price is
+    one line with the quantities added up; repeated at another price it is a conflict only the
+    sender can settle.
+
+    Args:
+        lines: `sku`, `quantity` (int) and `unit_price` (a valid decimal string) per line.
+
+    Returns:
+        The merged lines; for each, the index of the line it came from first; and a
+        (later, earlier) index pair per SKU repeated at a different price.
+    """
+    merged: list[dict[str, Any]] = []
+    origin: list[int] = []
+    first_of: dict[str, int] = {}
+    conflicts: list[tuple[int, int]] = []
+    for index, line in enumerate(lines):
+        at = first_of.get(line["sku"])
+        if at is None:
+            first_of[line["sku"]] = len(merged)
+            merged.append(dict(line))
+            origin.append(index)
+        elif Decimal(merged[at]["unit_price"]) == Decimal(line["unit_price"]):
+            merged[at]["quantity"] += line["quantity"]
+        else:
+            conflicts.append((index, origin[at]))
+    return merged, origin, conflicts
