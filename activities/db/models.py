@@ -393,3 +393,34 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ErpPosting(Base):
+    """A document for the ERP (invoice, credit note, refund, cancellation): the outbox.
+
+    Written in the same transaction as the document; delivered by the ERP dispatcher in
+    `seq` order per order, under `idempotency_key`, which the ERP deduplicates on.
+    """
+
+    __tablename__ = "erp_postings"
+    __table_args__ = (
+        UniqueConstraint("order_id", "seq", name="one_posting_per_seq"),
+        CheckConstraint("state IN ('pending', 'delivered', 'dead')", name="posting_state"),
+        Index("ix_erp_postings_due", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(240), unique=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # invoice, credit_note, refund, cancellation
+    document: Mapped[str] = mapped_column(String(80))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    erp_reference: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
