@@ -27,7 +27,7 @@ from domain.links import SignedClaim, TokenRefused, claim_for, sign, verify
 from domain.sla import format_duration
 from starter import orders
 from starter.orders import UserError
-from starter.web import accounts
+from starter.web import accounts, intake
 from starter.web.accounts import ApproverView
 from starter.web.metrics import instrument
 from starter.web.waiting import facts, now, waiting_for
@@ -81,8 +81,16 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         yield
         engine.dispose()
 
-    app = FastAPI(title="orderflow inbox", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="orderflow",
+        summary="Order intake API (orders and channel payloads) and the approval inbox",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
     app.state.inbox = inbox
+    app.include_router(intake.router)
+    _document_order_schema(app)
     instrument(app, "inbox")  # GET /metrics: requests by route and status (starter/web/metrics)
     secure = settings.inbox_url.startswith("https://")
 
@@ -122,11 +130,11 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     async def bad_form(request: Request, error: BadForm) -> Response:
         return page(request, "message.html", status=403, title="Refused", text=str(error))
 
-    @app.get("/signin", response_class=HTMLResponse)
+    @app.get("/signin", response_class=HTMLResponse, include_in_schema=False)
     async def signin_form(request: Request, next: str = "/") -> Response:
         return page(request, "signin.html", next=_local(next), error=None)
 
-    @app.post("/signin")
+    @app.post("/signin", include_in_schema=False)
     async def signin(
         request: Request,
         user: Annotated[str, Form()] = "",
@@ -150,27 +158,29 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         )
         return response
 
-    @app.post("/signout")
+    @app.post("/signout", include_in_schema=False)
     async def signout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
         signed_in(request, csrf)
         response = redirect("/signin", "signed out")
         response.delete_cookie(SESSION)
         return response
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def waiting(request: Request) -> Response:
         who, csrf = signed_in(request)
         found = await waiting_for(await inbox.client(), engine, settings, who)
         return page(request, "inbox.html", who=who, csrf=csrf, orders=found)
 
-    @app.get("/orders/{order_id}", response_class=HTMLResponse)
+    @app.get("/orders/{order_id}", response_class=HTMLResponse, include_in_schema=False)
     async def order(request: Request, order_id: str) -> Response:
+        if intake.wants_json(request):  # an API client following a Location header
+            return await intake.order_json(request, order_id)
         who, csrf = signed_in(request)
         state = await orders.state_of(await inbox.client(), order_id)
         shown = await asyncio.to_thread(facts, engine, settings, state, who)
         return page(request, "order.html", who=who, csrf=csrf, order=shown, action=None)
 
-    @app.post("/orders/{order_id}/decide")
+    @app.post("/orders/{order_id}/decide", include_in_schema=False)
     async def decide(
         request: Request,
         order_id: str,
@@ -182,7 +192,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         answer = await _decide(inbox, order_id, decision, who.user_id, text)
         return redirect(f"/orders/{quote(order_id)}", answer)
 
-    @app.get("/link/{token}", response_class=HTMLResponse)
+    @app.get("/link/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def link(request: Request, token: str) -> Response:
         claim, who, refusal = await _link(inbox, token)
         if refusal is not None:
@@ -192,7 +202,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         shown = await asyncio.to_thread(facts, engine, settings, state, who)
         return page(request, "order.html", who=who, csrf=None, order=shown, action=f"/link/{token}")
 
-    @app.post("/link/{token}")
+    @app.post("/link/{token}", include_in_schema=False)
     async def act_by_link(
         request: Request,
         token: str,
@@ -265,6 +275,22 @@ async def _decide(inbox: Inbox, order_id: str, decision: str, user: str, text: s
         return f"{order_id}: not sent: {first['loc'][0]}: {first['msg']}"
     except UserError as error:
         return f"refused: {error}"
+
+
+def _document_order_schema(app: FastAPI) -> None:
+    """Add the canonical order's JSON schema to the OpenAPI document (`/docs`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(
+                intake.openapi_components()
+            )
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _local(path: str) -> str:

@@ -1,0 +1,186 @@
+"""The HTTP intake served for real (uvicorn), with a real worker, Temporal and database: every
+channel's native payload becomes one order, however often it is sent."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from temporalio.client import Client
+
+from activities.db.models import ChannelReference
+from domain.holds import ApprovalDecision, HoldType
+from domain.statuses import OrderStatus
+from starter import channels, orders
+from starter.web.serving import serving
+from tests.factories import make_order
+from workers.settings import Settings
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "channels"
+
+
+@pytest.fixture
+async def intake(client: Client, web_settings: Settings, worker: Settings) -> Any:
+    """The service (intake + inbox) and a worker on the same task queue; yields its URL."""
+    settings = web_settings.model_copy(update={"task_queue": worker.task_queue})
+    async with serving(settings, client) as url:
+        yield url, settings
+
+
+def key_for(engine: Engine, channel: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {channels.issue_api_key(engine, channel, 'test')}"}
+
+
+def references(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(ChannelReference)) or 0
+
+
+def shopify_webhook(order_number: int | None = None) -> tuple[int, bytes]:
+    """The documented sample with a fresh Shopify id and order name (unique content)."""
+    data = json.loads((EXAMPLES / "shopify-order.json").read_text())
+    data["id"] = order_number or int(uuid.uuid4().int % 10**13)
+    data["name"] = f"#T{uuid.uuid4().hex[:8]}"
+    return data["id"], json.dumps(data).encode()
+
+
+def signed(settings: Settings, body: bytes) -> dict[str, str]:
+    secret = channels.webhook_secret(settings, "shop")
+    return {
+        "X-Shopify-Hmac-Sha256": channels.webhook_signature(secret, body),
+        "X-Shopify-Topic": "orders/create",
+        "Content-Type": "application/json",
+    }
+
+
+async def test_canonical_order_is_created_replayed_and_refused_by_http_rules(
+    intake: Any, engine: Engine, client: Client
+) -> None:
+    url, _ = intake
+    order = make_order({"KB-100": 1}, price="49.90")
+    body = order.model_dump_json().encode()
+    before = references(engine)
+    async with httpx.AsyncClient(base_url=url) as http:
+        anonymous = await http.post("/orders", content=body)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"] == "application/problem+json"
+        assert references(engine) == before  # nothing written
+
+        key = key_for(engine, "api")
+        created = await http.post("/orders", content=body, headers=key)
+        assert created.status_code == 201, created.text
+        assert created.headers["location"] == f"/orders/{order.order_id}"
+        assert created.json()["outcome"] == "placed"
+
+        again = await http.post("/orders", content=body, headers=key)
+        assert again.status_code == 200
+        assert again.json()["order_id"] == order.order_id
+        assert again.json()["outcome"] == "replayed"
+
+        changed = order.model_copy(update={"purchase_order": "PO-OTHER"})
+        clash = await http.post("/orders", content=changed.model_dump_json(), headers=key)
+        assert clash.status_code == 409
+        assert "other content" in clash.json()["detail"]
+
+        followed = await http.get(
+            created.headers["location"], headers={**key, "Accept": "application/json"}
+        )
+        assert followed.status_code == 200
+        assert followed.json()["order_id"] == order.order_id
+
+    state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    assert state.status == OrderStatus.AWAITING_SHIPMENT  # one order, never rejected
+
+
+async def test_every_field_error_comes_back_as_a_problem_document(
+    intake: Any, engine: Engine
+) -> None:
+    url, _ = intake
+    before = references(engine)
+    bad = {
+        "order_id": "bad order id!",
+        "channel": "web",
+        "customer_id": "C-WEB-001",
+        "currency": "EUR",
+        "lines": [{"sku": "KB-100", "quantity": 1.5, "unit_price": 49.9}],
+        "ship_to": {"name": "A", "street": "B 1", "city": "C", "postal_code": "1"},
+        "promised_days": 3,
+        "colour": "red",
+    }
+    async with httpx.AsyncClient(base_url=url) as http:
+        answer = await http.post("/orders", json=bad, headers=key_for(engine, "api"))
+        not_json = await http.post("/orders", content=b"{", headers=key_for(engine, "api"))
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    fields = {error["field"] for error in answer.json()["errors"]}
+    assert {"order_id", "lines.0.quantity", "lines.0.unit_price", "ship_to.country", "colour"} <= (
+        fields
+    )
+    assert not_json.status_code == 422
+    assert "not JSON" in not_json.json()["errors"][0]["reason"]
+    assert references(engine) == before
+
+
+async def test_a_shopify_webhook_sent_twice_at_once_is_one_order(
+    intake: Any, engine: Engine, client: Client
+) -> None:
+    url, settings = intake
+    shop_id, body = shopify_webhook()
+    before = references(engine)
+    async with httpx.AsyncClient(base_url=url) as http:
+        forged = await http.post(
+            "/channels/shop", content=body, headers={"X-Shopify-Hmac-Sha256": "AAAA"}
+        )
+        assert forged.status_code == 401
+        assert references(engine) == before
+
+        both = await asyncio.gather(
+            *(
+                http.post("/channels/shop", content=body, headers=signed(settings, body))
+                for _ in "ab"
+            )
+        )
+    assert sorted(r.status_code for r in both) == [200, 201], [r.text for r in both]
+    assert {r.json()["order_id"] for r in both} == {f"shop-{shop_id}"}
+    state = await orders.wait_for(client, f"shop-{shop_id}", OrderStatus.AWAITING_SHIPMENT, 30)
+    assert state.status == OrderStatus.AWAITING_SHIPMENT
+    assert state.channel == "web"
+
+
+async def test_same_content_under_a_new_shopify_id_is_held_for_review_and_released(
+    intake: Any, engine: Engine, client: Client
+) -> None:
+    url, settings = intake
+    first_id, body = shopify_webhook()
+    data = json.loads(body)
+    data["id"] = first_id + 1  # the customer ordered the same again (or the shop resent it)
+    second = json.dumps(data).encode()
+    async with httpx.AsyncClient(base_url=url) as http:
+        first = await http.post("/channels/shop", content=body, headers=signed(settings, body))
+        assert first.status_code == 201
+        await orders.wait_for(client, first.json()["order_id"], OrderStatus.VALIDATED, 30)
+        again = await http.post("/channels/shop", content=second, headers=signed(settings, second))
+    assert again.status_code == 201
+    assert again.json()["duplicate_of"] == f"shop-{first_id}"
+    held_id = again.json()["order_id"]
+    state = await orders.wait_for(client, held_id, OrderStatus.AWAITING_APPROVAL, 30)
+    assert [h.type for h in state.holds] == [HoldType.DUPLICATE]
+    await orders.approve(client, held_id, ApprovalDecision(by="rob.review", note="two desks"))
+    state = await orders.wait_for(client, held_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    assert state.status == OrderStatus.AWAITING_SHIPMENT
+
+
+async def test_the_api_is_documented_with_openapi(intake: Any) -> None:
+    url, _ = intake
+    async with httpx.AsyncClient(base_url=url) as http:
+        document = (await http.get("/openapi.json")).json()
+        docs = await http.get("/docs")
+    assert docs.status_code == 200
+    assert {"/orders", "/channels/{name}"} <= set(document["paths"])
+    assert "/signin" not in document["paths"]  # the inbox's pages are not API
+    assert "lines" in document["components"]["schemas"]["Order"]["properties"]
