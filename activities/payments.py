@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audit import record
 from activities.db.models import Invoice, OrderBalance, Payment, utcnow
+from activities.erp_outbox import post_cancellation, post_invoice
 from domain.money import to_minor
 from domain.statuses import OrderStatus, PaymentTerms
 from domain.steps import (
@@ -125,9 +126,25 @@ class PaymentActivities:
 
     @activity.defn
     def void_authorization(self, authorization: PaymentAuthorization) -> None:
-        """Compensation: let go of the hold (no-op if voided already)."""
+        """Compensation: let go of the hold (no-op if voided already).
+
+        The void of an authorisation that was booked posts a cancellation for the ERP in the
+        transaction that records the void.
+        """
         key = f"{authorization.order_id}/void"
         prepaid = authorization.method == PaymentTerms.PREPAID.value
+
+        def post_to_erp(session: Session, reference: str) -> None:
+            authorized = session.scalar(
+                select(Payment).where(
+                    Payment.order_id == authorization.order_id, Payment.kind == "AUTHORIZE"
+                )
+            )
+            if authorized is not None:
+                post_cancellation(
+                    session, authorization.order_id, authorization.method, authorized, reference
+                )
+
         self._once(
             key,
             authorization.order_id,
@@ -139,6 +156,7 @@ class PaymentActivities:
                 if prepaid
                 else authorization.reference
             ),
+            also=post_to_erp,
         )
 
     def _once(
@@ -149,11 +167,13 @@ class PaymentActivities:
         amount_minor: int,
         currency: str,
         call: Callable[[], str],
+        also: Callable[[Session, str], None] | None = None,
     ) -> str:
         """One ledger entry per key; the gateway is called outside any transaction.
 
         The gateway deduplicates by key, so a crash between the call and the write is safe:
-        the retry calls again with the same key and gets the same reference.
+        the retry calls again with the same key and gets the same reference. `also` writes
+        more in the ledger entry's transaction (given the reference), so once per key too.
         """
         with Session(self._engine) as session:
             done = session.scalar(select(Payment.reference).where(Payment.idempotency_key == key))
@@ -172,6 +192,9 @@ class PaymentActivities:
                         reference=reference,
                     )
                 )
+                if also is not None:
+                    session.flush()  # a concurrent attempt's entry fails here, before `also`
+                    also(session, reference)
         except IntegrityError:  # a concurrent attempt with the same key wrote it first
             pass
         return reference
@@ -218,6 +241,8 @@ class PaymentActivities:
                     paid=not net,
                 )
                 session.add(invoice)
+                session.flush()  # a concurrent attempt's invoice fails here: one posting
+                post_invoice(session, invoice, request.customer, reference)
             record(
                 session,
                 StatusChange(

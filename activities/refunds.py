@@ -17,6 +17,7 @@ from activities.db.models import (
     Refund,
     ReturnAuthorization,
 )
+from activities.erp_outbox import post_credit_note, post_refund
 from activities.errors import refused
 from activities.metrics import refund_booked
 from activities.payments import PaymentGateway
@@ -172,9 +173,13 @@ def _book_refund(session: Session, request: RefundRequest, minor: int) -> str:
     invoice = session.scalar(select(Invoice).where(Invoice.order_id == request.order_id))
     kind = "card"
     if invoice is not None and invoice.terms != PaymentTerms.PREPAID.value:
-        refund.reference = _credit_note(session, refund, invoice, request.amount)
+        note = _credit_note(session, refund, invoice, request.amount)
+        refund.reference = note.credit_note_no
         what += f" as credit note {refund.reference} on {invoice.invoice_no}"
         kind = "credit_note"
+        post_credit_note(session, note, refund)  # the ERP learns it with the ledger, or never
+    else:
+        post_refund(session, refund, invoice.invoice_no if invoice else None)
     step = f"refund/{request.idempotency_key}"
     record(
         session,
@@ -185,19 +190,17 @@ def _book_refund(session: Session, request: RefundRequest, minor: int) -> str:
     return kind
 
 
-def _credit_note(session: Session, refund: Refund, invoice: Invoice, amount: Decimal) -> str:
+def _credit_note(session: Session, refund: Refund, invoice: Invoice, amount: Decimal) -> CreditNote:
     """Credit the invoice: the customer owes that much less (or has it on account if paid)."""
-    number = f"CN-{refund.id:06d}"
-    session.add(
-        CreditNote(
-            credit_note_no=number,
-            refund_id=refund.id,
-            invoice_no=invoice.invoice_no,
-            amount=amount,
-            currency=refund.currency,
-        )
+    note = CreditNote(
+        credit_note_no=f"CN-{refund.id:06d}",
+        refund_id=refund.id,
+        invoice_no=invoice.invoice_no,
+        amount=amount,
+        currency=refund.currency,
     )
-    return number
+    session.add(note)
+    return note
 
 
 def _capture_of(session: Session, order_id: str) -> str | None:
