@@ -16,7 +16,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
 ) -> None:
-    """Serve the approval inbox: approvers sign in, see what waits for them, decide."""
+    """Serve the order intake API (POST /orders, POST /channels/NAME; docs at /docs) and the
+    approval inbox (approvers sign in, see what waits for them, decide)."""
     import uvicorn
 
     from starter.web.app import create_app
@@ -24,7 +25,11 @@ def serve(
     settings = get_settings()
     host = host or settings.web_host
     port = port or settings.web_port
-    print(f"approval inbox on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    print(
+        f"intake API on http://{host}:{port}/orders (docs: /docs), "
+        f"approval inbox on http://{host}:{port}/ (Ctrl-C stops)",
+        flush=True,
+    )
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     )

@@ -62,7 +62,7 @@ def import_file(
         "placed": counts["placed"],
         "replayed": counts["replayed"],
         "duplicate_suspect": sum(1 for p in placed if p.duplicate_of),
-        "invalid": len(batch.errors),
+        "invalid": len({e.record or f"{e.source}:{e.line}" for e in batch.errors}),
         "conflict": counts["conflict"],
     }
     if as_json:
