@@ -8,11 +8,10 @@ what is pending, in `seq` order per order.
 """
 
 from collections import defaultdict
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from activities.db.engine import take_turns
@@ -161,30 +160,36 @@ def cancellation_document(order_id: str) -> str:
     return f"VOID-{order_id}"
 
 
+class UnknownPostings(LookupError):
+    """Posting ids that are not in the outbox."""
+
+
 def retry_dead(
     engine: Engine, ids: list[int] | None = None, order_id: str | None = None
-) -> list[ErpPosting]:
-    """Put dead postings back to pending, due now (`ids`, an order's, or all of them).
+) -> list[tuple[ErpPosting, str]]:
+    """Put dead postings back to pending, due now: `ids`, else an order's, else all of them.
 
-    Returns the postings asked for as they are now; a posting that was not dead is returned
-    unchanged (its state says so), an unknown id is missing from the result.
+    Returns each posting asked for with the state it had: one that was not dead is left as
+    it is. Nothing changes when an id is unknown.
+
+    Raises:
+        UnknownPostings: ids not in the outbox.
     """
-    query = select(ErpPosting).order_by(ErpPosting.id)
-    if ids is not None:
-        query = query.where(ErpPosting.id.in_(ids))
+    which = ErpPosting.id.in_(ids) if ids else ErpPosting.state == "dead"
+    query = select(ErpPosting).where(which).order_by(ErpPosting.id)
     if order_id is not None:
         query = query.where(ErpPosting.order_id == order_id)
-    if ids is None:
-        query = query.where(ErpPosting.state == "dead")
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        wanted = [p.id for p in session.scalars(query)]
-        session.execute(
-            update(ErpPosting)
-            .where(ErpPosting.id.in_(wanted), ErpPosting.state == "dead")
-            .values(state="pending", next_attempt_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        return list(session.scalars(select(ErpPosting).where(ErpPosting.id.in_(wanted))))
+        found = list(session.scalars(query))
+        missing = sorted(set(ids or []) - {p.id for p in found})
+        if missing:
+            raise UnknownPostings(", ".join(str(i) for i in missing))
+        before = [(p, p.state) for p in found]
+        for posting in found:
+            if posting.state == "dead":
+                posting.state = "pending"
+                posting.next_attempt_at = utcnow()
+    return before
 
 
 def documents(engine: Engine) -> list[Document]:
@@ -237,45 +242,6 @@ def documents(engine: Engine) -> list[Document]:
             )
         )
     return out
-
-
-def outbox_summary(engine: Engine, now: datetime | None = None) -> dict[str, Any]:
-    """Postings by state, the oldest pending one's age, and every dead letter with its reason."""
-    now = now or utcnow()
-    with Session(engine) as session:
-        counts = dict(
-            session.execute(select(ErpPosting.state, func.count()).group_by(ErpPosting.state)).all()
-        )
-        oldest = session.scalar(
-            select(func.min(ErpPosting.created_at)).where(ErpPosting.state == "pending")
-        )
-        dead = session.scalars(
-            select(ErpPosting).where(ErpPosting.state == "dead").order_by(ErpPosting.id)
-        ).all()
-        return {
-            "pending": counts.get("pending", 0),
-            "delivered": counts.get("delivered", 0),
-            "dead": counts.get("dead", 0),
-            "oldest_pending_age_hours": (None if oldest is None else round(_hours(oldest, now), 3)),
-            "dead_letters": [
-                {
-                    "id": p.id,
-                    "order_id": p.order_id,
-                    "kind": p.kind,
-                    "document": p.document,
-                    "amount": str(p.amount),
-                    "currency": p.currency,
-                    "attempts": p.attempts,
-                    "reason": p.last_error or "",
-                }
-                for p in dead
-            ],
-        }
-
-
-def _hours(start: datetime, end: datetime) -> float:
-    seconds = (end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds()
-    return max(seconds, 0.0) / 3600
 
 
 def _order_facts(session: Session, order_id: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Read-only views of the read model for the CLI (stock levels, KPIs); nothing here writes."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from activities.db.models import (
+    ErpPosting,
     OrderEvent,
     OrderRecord,
     Refund,
@@ -151,7 +152,42 @@ def kpis(engine: Engine) -> dict[str, Any]:
         "rma_to_refund_hours_median": round(median(rma), 3) if rma else None,
         "escalations": escalations or 0,
         "targets": TARGETS,
+        "erp": erp_outbox(engine),
     }
+
+
+def erp_outbox(engine: Engine, now: datetime | None = None) -> dict[str, Any]:
+    """Postings by state, the oldest pending one's age, and every dead letter with its reason."""
+    now = now or datetime.now(UTC)
+    with Session(engine) as session:
+        counts = dict(
+            session.execute(select(ErpPosting.state, func.count()).group_by(ErpPosting.state)).all()
+        )
+        oldest = session.scalar(
+            select(func.min(ErpPosting.created_at)).where(ErpPosting.state == "pending")
+        )
+        dead = session.scalars(
+            select(ErpPosting).where(ErpPosting.state == "dead").order_by(ErpPosting.id)
+        ).all()
+        return {
+            "pending": counts.get("pending", 0),
+            "delivered": counts.get("delivered", 0),
+            "dead": counts.get("dead", 0),
+            "oldest_pending_age_hours": (None if oldest is None else round(_hours(oldest, now), 3)),
+            "dead_letters": [
+                {
+                    "id": p.id,
+                    "order_id": p.order_id,
+                    "kind": p.kind,
+                    "document": p.document,
+                    "amount": str(p.amount),
+                    "currency": p.currency,
+                    "attempts": p.attempts,
+                    "reason": p.last_error or "",
+                }
+                for p in dead
+            ],
+        }
 
 
 def _pct(flags: list[bool]) -> float | None:

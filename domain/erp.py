@@ -87,6 +87,8 @@ class DeadLetter(BaseModel):
 class DeliveryReport(BaseModel):
     """What a round did, and how the outbox stands at its end."""
 
+    erp: str = ""
+    """Where the postings go (the worker's ORDERFLOW_ERP_URL)."""
     delivered: int = 0
     failed: int = 0
     """Tries that will be repeated (the ERP was unreachable or answered 5xx)."""
@@ -98,6 +100,14 @@ class DeliveryReport(BaseModel):
     dead_letters: list[DeadLetter] = Field(default_factory=list)
     stopped: str | None = None
     """Why the round ended before its time: "dead letters changed", "worker shutdown"."""
+
+
+class DispatcherInput(BaseModel):
+    """The ERP dispatcher's run: how it paces its rounds, and what the previous run knew."""
+
+    round_seconds: float = 30.0
+    rounds_per_run: int = 200
+    last: DeliveryReport = Field(default_factory=DeliveryReport)
 
 
 Problem = Literal[

@@ -238,7 +238,59 @@ def kpi_report(numbers: dict[str, Any]) -> Group:
     for status, count in numbers["by_status"].items():
         statuses.add_row(status, str(count))
     statuses.add_row("[bold]total[/bold]", f"[bold]{numbers['orders']}[/bold]")
-    return Group(kpis, statuses, f"SLA escalations: {numbers['escalations']}")
+    parts: list[Any] = [kpis, statuses, f"SLA escalations: {numbers['escalations']}"]
+    if "erp" in numbers:
+        parts += erp_section(numbers["erp"])
+    return Group(*parts)
+
+
+def erp_section(erp: dict[str, Any]) -> list[Any]:
+    """`orderflow report`: the ERP outbox, and every dead letter with the ERP's reason."""
+    from workers.settings import get_settings
+
+    age = erp["oldest_pending_age_hours"]
+    line = (
+        f"ERP handoff: {erp['pending']} pending"
+        + (f" (oldest {kpi_value('hours', age)})" if age is not None else "")
+        + f", {erp['delivered']} delivered, {erp['dead']} dead"
+    )
+    if not get_settings().erp_url and erp["pending"]:
+        line += (
+            " [yellow](no ERP configured, ORDERFLOW_ERP_URL: postings wait in the outbox)[/yellow]"
+        )
+    if not erp["dead_letters"]:
+        return [line]
+    dead = Table(title="ERP dead letters (orderflow erp retry ID once the cause is fixed)")
+    for column in ("id", "order", "kind", "document", "amount", "tries", "refused because"):
+        dead.add_column(column, no_wrap=column != "refused because")
+    for d in erp["dead_letters"]:
+        dead.add_row(
+            str(d["id"]),
+            d["order_id"],
+            d["kind"],
+            d["document"],
+            f"{d['amount']} {d['currency']}",
+            str(d["attempts"]),
+            d["reason"],
+        )
+    return [line, dead]
+
+
+def reconcile_report(result: dict[str, Any]) -> Group | str:
+    """`orderflow reconcile`: clean, or one row per difference."""
+    documents = ", ".join(f"{n} {kind}" for kind, n in result["documents"].items()) or "none"
+    summary = (
+        f"orderflow documents: {documents}; acknowledged by the ERP at {result['erp']}: "
+        f"{result['acknowledged']}"
+    )
+    if result["ok"]:
+        return f"{summary}: clean, no differences"
+    table = Table(title=f"{len(result['differences'])} difference(s)")
+    for column in ("problem", "order", "kind", "document", "detail"):
+        table.add_column(column, no_wrap=column != "detail")
+    for d in result["differences"]:
+        table.add_row(d["problem"], d["order_id"], d["kind"], d["document"], d["detail"])
+    return Group(summary, table)
 
 
 def order_total(state: OrderState) -> Decimal | None:

@@ -119,6 +119,30 @@ class Settings(BaseSettings):
     )
 
     # ERP handoff (outbox, dispatcher, `orderflow erp-sim`, `orderflow reconcile`)
+    erp_url: str | None = Field(
+        default=None,
+        description="the ERP's base URL (postings go to <url>/postings); unset: postings wait "
+        "in the outbox",
+    )
+    erp_secret: str | None = Field(
+        default=None, repr=False, description="HMAC key signing postings; unset: a file under home"
+    )
+    erp_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="how long one posting waits for the ERP"
+    )
+    erp_poll_interval: Duration = Field(
+        default=timedelta(seconds=1), description="how often an idle dispatcher looks for postings"
+    )
+    erp_first_retry: Duration = Field(
+        default=timedelta(seconds=1), description="the first wait after a failed delivery"
+    )
+    erp_max_backoff: Duration = Field(
+        default=timedelta(minutes=5), description="the longest wait between deliveries (doubling)"
+    )
+    erp_concurrency: int = Field(default=4, description="orders delivered at once")
+    erp_round: Duration = Field(
+        default=timedelta(seconds=30), description="one dispatcher activity's long poll"
+    )
 
     # Metrics, traces and logs (README, "Metrics, traces and logs")
     metrics_port: int | None = Field(
@@ -173,6 +197,13 @@ class Settings(BaseSettings):
         if self.web_secret:
             return self.web_secret.encode()
         return self.secret_file("web-secret", lambda: secrets.token_hex(32)).strip().encode()
+
+    def erp_signing_secret(self) -> bytes:
+        """The key that signs postings: ORDERFLOW_ERP_SECRET, else a file under `home` made
+        once (the workers and `orderflow erp-sim` of one install agree)."""
+        if self.erp_secret:
+            return self.erp_secret.encode()
+        return self.secret_file("erp-secret", lambda: secrets.token_hex(32)).strip().encode()
 
     def secret_file(self, name: str, make: Callable[[], str]) -> str:
         """The text of the file `name` under `home`, made once with `make()` (mode 0600)."""

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -17,12 +18,15 @@ from activities.backorders import BackorderActivities
 from activities.baseline import noop
 from activities.carriers import carriers_from_config
 from activities.db.engine import make_engine
+from activities.erp import WebhookErp
+from activities.erp_delivery import DeliveryPolicy, ErpActivities
 from activities.intake import IntakeActivities
 from activities.inventory import InventoryActivities
 from activities.payments import PaymentActivities, SimulatedGateway
 from activities.refunds import RefundActivities
 from activities.returns import ReturnsActivities
 from activities.shipping import DatabaseLabelBook, ShippingActivities
+from domain.erp import DispatcherInput
 from domain.policy import ApprovalThresholds, SlaPolicy
 from domain.routing import DEFAULT_RULES, RoutingRules, load_rules
 from domain.shipping import DEFAULT_CARRIERS
@@ -30,6 +34,7 @@ from workers.client import require_search_attributes
 from workers.mail_loop import mail_config, mail_delivery
 from workers.settings import Settings
 from workflows.baseline import LocalBaselineWorkflow, PlainBaselineWorkflow
+from workflows.erp_dispatcher import ErpDispatcherWorkflow, dispatcher_id
 from workflows.order import OrderWorkflow
 from workflows.receipt import StockReceiptWorkflow
 
@@ -65,6 +70,37 @@ def milliseconds(text: str) -> tuple[int, int]:
     return int(low), int(high or low)
 
 
+def erp_adapter(settings: Settings) -> WebhookErp | None:
+    """The configured ERP (ORDERFLOW_ERP_URL), or None: postings wait in the outbox."""
+    if not settings.erp_url:
+        return None
+    return WebhookErp(
+        settings.erp_url, settings.erp_signing_secret(), settings.erp_timeout.total_seconds()
+    )
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        poll_interval=settings.erp_poll_interval,
+        first_retry=settings.erp_first_retry,
+        max_backoff=settings.erp_max_backoff,
+        concurrency=settings.erp_concurrency,
+    )
+
+
+async def start_erp_dispatcher(client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    """The task queue's ERP dispatcher, started unless it runs already."""
+    assert settings.erp_url
+    return await client.start_workflow(
+        ErpDispatcherWorkflow.run,
+        DispatcherInput(erp_url=settings.erp_url, round_seconds=settings.erp_round.total_seconds()),
+        id=dispatcher_id(settings.task_queue),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"delivers the ERP outbox of task queue {settings.task_queue}",
+    )
+
+
 def build_activities(
     settings: Settings, engine: Engine, client: Client
 ) -> list[Callable[..., Any]]:
@@ -97,7 +133,9 @@ def build_activities(
     approvals = ApprovalActivities(engine, mail_config(settings))
     returns = ReturnsActivities(engine, list(carriers))
     refunds = RefundActivities(engine, gateway)
+    erp = ErpActivities(engine, erp_adapter(settings), delivery_policy(settings))
     return [
+        erp.deliver_erp_postings,
         returns.open_rma,
         returns.receive_return,
         returns.inspect_return,
@@ -147,7 +185,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[OrderWorkflow, StockReceiptWorkflow, *BASELINES],
+        workflows=[OrderWorkflow, StockReceiptWorkflow, ErpDispatcherWorkflow, *BASELINES],
         activities=[*activities, noop],
         activity_executor=ThreadPoolExecutor(settings.activity_threads),
         max_concurrent_activities=settings.activity_threads,
@@ -168,11 +206,14 @@ def _activity_name(fn: Callable[..., Any]) -> str:
 
 
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or forever), sending e-mail when SMTP is configured.
+    """Run until `stop` is set (or forever), sending e-mail when SMTP is configured and
+    handing postings to the ERP when one is (its dispatcher is started once per task queue).
 
     Refuses to start on a namespace without the order search attributes (`orderflow setup`).
     """
     await require_search_attributes(client, settings.namespace)
     engine = make_engine(settings.resolved_database_url, pool_size=settings.activity_threads)
     async with build_worker(client, settings, engine), mail_delivery(settings, engine):
+        if settings.erp_url:
+            await start_erp_dispatcher(client, settings)
         await (stop or asyncio.Event()).wait()
