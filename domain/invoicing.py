@@ -1,0 +1,228 @@
+"""Invoices as finance reads them: lines with net, tax and gross, tax by rate, totals, due date.
+
+Rounding, decided once for invoices and credit notes: a line's net is exact (quantity times
+a unit price already in the currency's minor unit). Tax is computed per breakdown entry
+(scheme, category, rate, jurisdiction) on the summed net of its lines and rounded half up
+to the minor unit (`domain.money.round_half_up`): one rounding per rate, as EN 16931
+computes VAT and as member states expect it (commercial rounding), so a hundred lines whose
+tax ends in 0.005 do not drift by fifty cents the way per-line rounding would. Each line
+still shows a tax: its rate's tax allocated in proportion to the lines' net (largest
+remainder), so lines add up to the breakdown to the cent. Banker's rounding
+(`round_money`) keeps the jobs it already has.
+"""
+
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain.charges import ShippingCharge
+from domain.money import allocate, has_valid_precision, round_half_up
+from domain.statuses import PaymentTerms
+from domain.tax import TaxKey, TaxRates, TaxTreatment, treatment_for
+
+TERMS_DAYS: dict[PaymentTerms, int] = {PaymentTerms.PREPAID: 0, PaymentTerms.NET_30: 30}
+"""Days from issue to due date; prepaid invoices are paid (captured) on issue."""
+
+
+class BillTo(BaseModel):
+    """Who is billed, as tax needs it: where the goods go, the account's VAT id and terms."""
+
+    customer_id: str
+    name: str = ""
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="destination of the goods")
+    postal_code: str = ""
+    vat_id: str | None = None
+    payment_terms: PaymentTerms = PaymentTerms.PREPAID
+
+
+class BillLine(BaseModel):
+    """Goods to bill: what `draft_invoice` is given per SKU."""
+
+    sku: str
+    quantity: int = Field(gt=0)
+    unit_net: Decimal = Field(ge=0)
+    tax_class: str | None = Field(default=None, description="None: the table's default class")
+    description: str = ""
+
+
+class LineKind(StrEnum):
+    GOODS = "goods"
+    SHIPPING = "shipping"
+
+
+class InvoiceLine(BaseModel):
+    """One line of an invoice or credit note; `net` = quantity x unit_net - restocking_fee."""
+
+    kind: LineKind
+    sku: str | None = None
+    description: str
+    quantity: int = Field(ge=0)
+    unit_net: Decimal
+    restocking_fee: Decimal = Field(default=Decimal(0), description="credit notes: net kept")
+    net: Decimal
+    tax: Decimal = Decimal(0)
+    gross: Decimal = Decimal(0)
+    treatment: TaxTreatment
+
+
+class TaxBreakdown(BaseModel):
+    """One rate of the document: the net it applies to and the tax on it."""
+
+    treatment: TaxTreatment
+    base: Decimal
+    tax: Decimal
+
+
+class Totals(BaseModel):
+    net: Decimal
+    tax: Decimal
+    gross: Decimal
+
+
+class Invoice(BaseModel):
+    """An invoice; `invoice_no` is given by the activity that stores it."""
+
+    invoice_no: str | None = None
+    order_id: str
+    currency: str
+    bill_to: BillTo
+    issued_on: date
+    due_on: date
+    paid_on_issue: bool
+    lines: list[InvoiceLine]
+    breakdown: list[TaxBreakdown]
+    totals: Totals
+    notes: list[str] = Field(default_factory=list)
+
+
+def price_lines(
+    drafts: Sequence[InvoiceLine],
+    currency: str,
+    tax_of: Callable[[TaxTreatment, Decimal], Decimal],
+) -> tuple[list[InvoiceLine], list[TaxBreakdown], Totals]:
+    """Tax per rate (`tax_of(treatment, base)`), allocated back to lines; totals.
+
+    Shared by invoices and credit notes, which differ only in how a rate's tax is found.
+    """
+    groups: dict[TaxKey, list[int]] = {}
+    for i, line in enumerate(drafts):
+        groups.setdefault(line.treatment.key, []).append(i)
+    lines = list(drafts)
+    breakdown: list[TaxBreakdown] = []
+    for members in groups.values():
+        treatment = drafts[members[0]].treatment
+        base = sum((drafts[i].net for i in members), Decimal(0))
+        tax = tax_of(treatment, base)
+        shares = allocate(tax, [drafts[i].net for i in members], currency)
+        for i, share in zip(members, shares, strict=True):
+            lines[i] = drafts[i].model_copy(update={"tax": share, "gross": drafts[i].net + share})
+        breakdown.append(TaxBreakdown(treatment=treatment, base=base, tax=tax))
+    net = sum((line.net for line in lines), round_half_up(Decimal(0), currency))
+    tax = sum((entry.tax for entry in breakdown), round_half_up(Decimal(0), currency))
+    return lines, breakdown, Totals(net=net, tax=tax, gross=net + tax)
+
+
+def tax_on(treatment: TaxTreatment, base: Decimal, currency: str) -> Decimal:
+    """A rate's tax on a base, rounded half up once."""
+    return round_half_up(base * treatment.rate / 100, currency)
+
+
+def notes_of(lines: Sequence[InvoiceLine]) -> list[str]:
+    """The legal notes of the treatments used, each once, in line order."""
+    notes: list[str] = []
+    for line in lines:
+        if line.treatment.note and line.treatment.note not in notes:
+            notes.append(line.treatment.note)
+    return notes
+
+
+def draft_invoice(
+    order_id: str,
+    currency: str,
+    lines: Sequence[BillLine],
+    shipping: ShippingCharge | None,
+    bill_to: BillTo,
+    rates: TaxRates,
+    issued_on: date,
+) -> Invoice:
+    """The invoice of the goods billed and the shipping charge.
+
+    Shipping is taxed like the goods it delivers: split in proportion to the goods' net per
+    tax class (the EU practice for ancillary costs), each part at that class's treatment.
+
+    Raises:
+        ValueError: no lines, a unit price finer than the currency, or shipping in another
+            currency.
+        NoTaxRate: the rates table lacks the destination or a tax class.
+    """
+    if not lines:
+        raise ValueError("an invoice needs at least one line")
+    treat = {  # one lookup per class
+        tax_class: treatment_for(
+            rates, tax_class, bill_to.country, bill_to.postal_code, bill_to.vat_id
+        )
+        for tax_class in {line.tax_class or rates.default_class for line in lines}
+    }
+    drafts: list[InvoiceLine] = []
+    for line in lines:
+        if not has_valid_precision(line.unit_net, currency):
+            raise ValueError(f"unit price {line.unit_net} of {line.sku} is finer than {currency}")
+        drafts.append(
+            InvoiceLine(
+                kind=LineKind.GOODS,
+                sku=line.sku,
+                description=line.description or line.sku,
+                quantity=line.quantity,
+                unit_net=line.unit_net,
+                net=line.unit_net * line.quantity,
+                treatment=treat[line.tax_class or rates.default_class],
+            )
+        )
+    if shipping is not None:
+        if shipping.currency != currency:
+            raise ValueError(f"shipping in {shipping.currency} on a {currency} invoice")
+        drafts += _shipping_lines(shipping, lines, bill_to, rates)
+    priced, breakdown, totals = price_lines(drafts, currency, lambda t, b: tax_on(t, b, currency))
+    days = TERMS_DAYS[bill_to.payment_terms]
+    return Invoice(
+        order_id=order_id,
+        currency=currency,
+        bill_to=bill_to,
+        issued_on=issued_on,
+        due_on=issued_on + timedelta(days=days),
+        paid_on_issue=days == 0,
+        lines=priced,
+        breakdown=breakdown,
+        totals=totals,
+        notes=notes_of(priced),
+    )
+
+
+def _shipping_lines(
+    shipping: ShippingCharge, goods: Sequence[BillLine], bill_to: BillTo, rates: TaxRates
+) -> list[InvoiceLine]:
+    by_class: dict[str, Decimal] = {}
+    for line in goods:
+        tax_class = line.tax_class or rates.default_class
+        by_class[tax_class] = by_class.get(tax_class, Decimal(0)) + line.unit_net * line.quantity
+    shares = allocate(shipping.net, list(by_class.values()), shipping.currency)
+    parts: dict[TaxKey, InvoiceLine] = {}
+    for tax_class, share in zip(by_class, shares, strict=True):
+        treatment = treatment_for(
+            rates, tax_class, bill_to.country, bill_to.postal_code, bill_to.vat_id, shipping=True
+        )
+        if treatment.key in parts:  # two classes at one rate: one shipping line
+            share += parts[treatment.key].net
+        parts[treatment.key] = InvoiceLine(
+            kind=LineKind.SHIPPING,
+            description=f"Shipping ({shipping.basis})",
+            quantity=1,
+            unit_net=share,
+            net=share,
+            treatment=treatment,
+        )
+    lines = [part for part in parts.values() if part.net > 0]
+    return lines or list(parts.values())[:1]  # free shipping still shows, once

@@ -1,0 +1,286 @@
+"""Tests for invoices (net, tax, gross, tax by rate, due dates, rounding) and credit notes."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from domain.charges import ChargesConfig, ShippingCharge, shipping_charge
+from domain.credit_notes import CreditNote, CreditRefused, credit_note_for, credit_problems
+from domain.invoicing import BillLine, BillTo, Invoice, LineKind, draft_invoice
+from domain.restocking import refunds_shipping, restocking_fees, whole_order_returned
+from domain.returns import Disposition, InspectionLine
+from domain.statuses import PaymentTerms
+from domain.tax import TaxCategory, TaxRates, TaxScheme
+
+DEMO = Path(__file__).parents[2] / "starter/demo"
+RATES = TaxRates.model_validate_json((DEMO / "tax_rates.json").read_text())
+CHARGES = ChargesConfig.model_validate_json((DEMO / "charges.json").read_text())
+ISSUED = date(2024, 6, 3)
+RETURNED_ON = date(2024, 6, 20)
+
+
+def line(sku: str, quantity: int, price: str, tax_class: str | None = None) -> BillLine:
+    return BillLine(sku=sku, quantity=quantity, unit_net=Decimal(price), tax_class=tax_class)
+
+
+BASKET = [line("KB-100", 2, "49.90"), line("MS-200", 1, "19.90")]  # 119.70 net
+
+
+def invoice(
+    country: str,
+    lines: list[BillLine] = BASKET,
+    *,
+    postal_code: str = "10115",
+    vat_id: str | None = None,
+    terms: PaymentTerms = PaymentTerms.PREPAID,
+    origin: str = "NL",
+) -> Invoice:
+    goods = sum((item.unit_net * item.quantity for item in lines), Decimal(0))
+    shipping = shipping_charge(CHARGES.shipping["EUR"], "EUR", goods, country, [origin])
+    bill_to = BillTo(
+        customer_id="C-1",
+        country=country,
+        postal_code=postal_code,
+        vat_id=vat_id,
+        payment_terms=terms,
+    )
+    drafted = draft_invoice("A-1", "EUR", lines, shipping, bill_to, RATES, ISSUED)
+    return drafted.model_copy(update={"invoice_no": "INV-A-1"})
+
+
+def test_a_german_consumer_pays_19_percent_on_goods_and_shipping() -> None:
+    bill = invoice("DE")
+    assert [(x.kind, x.sku, x.net) for x in bill.lines] == [
+        (LineKind.GOODS, "KB-100", Decimal("99.80")),
+        (LineKind.GOODS, "MS-200", Decimal("19.90")),
+        (LineKind.SHIPPING, None, Decimal("7.95")),  # below the threshold: flat REGIONAL
+    ]
+    [rate] = bill.breakdown
+    assert (rate.treatment.category, rate.treatment.rate) == (TaxCategory.STANDARD, Decimal(19))
+    assert (rate.base, rate.tax) == (Decimal("127.65"), Decimal("24.25"))  # 24.2535
+    assert (bill.totals.net, bill.totals.tax, bill.totals.gross) == (
+        Decimal("127.65"),
+        Decimal("24.25"),
+        Decimal("151.90"),
+    )
+    assert sum(x.tax for x in bill.lines) == rate.tax
+    assert all(x.gross == x.net + x.tax for x in bill.lines)
+    assert (bill.due_on, bill.paid_on_issue, bill.notes) == (ISSUED, True, [])
+    assert credit_problems(bill, []) == []
+    assert Invoice.model_validate_json(bill.model_dump_json()) == bill  # stored as JSON
+
+
+def test_a_french_business_with_a_vat_id_is_reverse_charged_on_net_30() -> None:
+    bill = invoice("FR", postal_code="75001", vat_id="FR40303265045", terms=PaymentTerms.NET_30)
+    [rate] = bill.breakdown
+    assert (rate.treatment.category, rate.treatment.rate, rate.tax) == (
+        TaxCategory.INTRA_EU_SUPPLY,
+        Decimal(0),
+        Decimal(0),
+    )
+    assert bill.totals.gross == bill.totals.net == Decimal("127.65")
+    assert len(bill.notes) == 1 and "VAT to be accounted for by the recipient" in bill.notes[0]
+    assert (bill.due_on, bill.paid_on_issue) == (ISSUED + timedelta(days=30), False)
+
+
+def test_a_french_business_with_a_malformed_vat_id_and_a_dutch_one_are_charged() -> None:
+    assert invoice("FR", vat_id="FR123").totals.tax == Decimal("25.53")  # 20 % of 127.65
+    domestic = invoice("NL", vat_id="NL123456789B01", terms=PaymentTerms.NET_30)
+    assert domestic.lines[-1].net == Decimal("4.95")  # DOMESTIC
+    assert domestic.totals.tax == Decimal("26.18")  # 21 % of 124.65 = 26.1765
+
+
+def test_a_us_order_carries_sales_tax_and_no_vat() -> None:
+    nj = invoice("US", postal_code="07030", origin="US")
+    [rate] = nj.breakdown
+    assert (rate.treatment.scheme, rate.treatment.jurisdiction) == (TaxScheme.SALES_TAX, "US-NJ")
+    assert (rate.base, rate.tax) == (Decimal("124.65"), Decimal("8.26"))  # 8.2580625
+    assert nj.notes and "Art. 146" in nj.notes[0]
+    # California leaves delivery charges untaxed: two entries
+    ca = invoice("US", postal_code="94105", origin="US")
+    assert [(e.treatment.category, e.base, e.tax) for e in ca.breakdown] == [
+        (TaxCategory.STANDARD, Decimal("119.70"), Decimal("8.68")),  # 7.25 % = 8.67825
+        (TaxCategory.EXEMPT, Decimal("4.95"), Decimal("0.00")),
+    ]
+
+
+def test_shipping_is_free_above_the_threshold_and_still_shown() -> None:
+    bill = invoice("DE", [line("MN-27", 1, "249.00")])
+    shipping = bill.lines[-1]
+    assert (shipping.kind, shipping.net, shipping.description) == (
+        LineKind.SHIPPING,
+        Decimal("0.00"),
+        "Shipping (free from 150.00 EUR)",
+    )
+    assert bill.totals.gross == Decimal("296.31")  # 249.00 + 19 % (47.31)
+
+
+def test_shipping_is_taxed_in_proportion_to_the_goods_per_rate() -> None:
+    bill = invoice("DE", [line("KB-100", 2, "50.00"), line("BOOK", 1, "45.00", "reduced")])
+    shipping = [x for x in bill.lines if x.kind is LineKind.SHIPPING]
+    # 7.95 split 100 : 45 -> 5.48 + 2.47
+    assert [(x.net, x.treatment.rate) for x in shipping] == [
+        (Decimal("5.48"), Decimal(19)),
+        (Decimal("2.47"), Decimal(7)),
+    ]
+    assert [(e.base, e.tax) for e in bill.breakdown] == [
+        (Decimal("105.48"), Decimal("20.04")),  # 20.0412
+        (Decimal("47.47"), Decimal("3.32")),  # 3.3229
+    ]
+
+
+def test_tax_is_rounded_half_up_once_per_rate() -> None:
+    def tax(price: str, country: str, postal_code: str = "") -> Decimal:
+        bill_to = BillTo(customer_id="C-1", country=country, postal_code=postal_code)
+        bill = draft_invoice("A-2", "EUR", [line("CB-USB", 1, price)], None, bill_to, RATES, ISSUED)
+        return bill.totals.tax
+
+    # x.xx5 rounds up where banker's rounding would go to the even cent
+    assert tax("0.50", "NL") == Decimal("0.11")  # 21 % = 0.105
+    assert tax("20.00", "US", "07030") == Decimal("1.33")  # 6.625 % = 1.325
+    assert tax("12.50", "DE") == Decimal("2.38")  # 19 % = 2.375
+
+
+def test_many_small_lines_do_not_drift() -> None:
+    # 100 lines of 0.05 at 19 %: 0.0095 each. Rounded per line they would make 1.00;
+    # on the summed base it is 0.95, and the lines still add up to it.
+    lines = [line(f"SKU-{i:03d}", 1, "0.05") for i in range(100)]
+    bill = draft_invoice(
+        "A-3", "EUR", lines, None, BillTo(customer_id="C", country="DE"), RATES, ISSUED
+    )
+    assert bill.totals.tax == Decimal("0.95")
+    assert sum(x.tax for x in bill.lines) == Decimal("0.95")
+    assert sorted({x.tax for x in bill.lines}) == [Decimal("0.00"), Decimal("0.01")]
+    assert bill.totals.gross == Decimal("5.95")
+
+
+def test_a_return_for_a_change_of_mind_keeps_a_restocking_fee() -> None:
+    bill = invoice("DE")
+    inspected = [InspectionLine(sku="KB-100", quantity=1, disposition=Disposition.RESTOCK)]
+    fees = restocking_fees(
+        inspected, {"KB-100": Decimal("49.90")}, "changed my mind", CHARGES.restocking, "EUR"
+    )
+    note = credit_note_for(bill, {"KB-100": 1}, restocking_fees=fees, issued_on=RETURNED_ON)
+    [credited] = note.lines
+    assert (credited.quantity, credited.restocking_fee, credited.net) == (
+        1,
+        Decimal("4.99"),
+        Decimal("44.91"),
+    )
+    assert (note.totals.net, note.totals.tax, note.totals.gross) == (
+        Decimal("44.91"),
+        Decimal("8.53"),  # 19 % of 44.91 = 8.5329: the VAT follows the credited net
+        Decimal("53.44"),
+    )
+    assert note.invoice_no == "INV-A-1"
+    assert credit_problems(bill, [note]) == []
+
+
+def test_a_defective_return_is_credited_in_full() -> None:
+    bill = invoice("DE")
+    inspected = [InspectionLine(sku="KB-100", quantity=1, disposition=Disposition.DISPOSE)]
+    fees = restocking_fees(
+        inspected, {"KB-100": Decimal("49.90")}, "defective", CHARGES.restocking, "EUR"
+    )
+    note = credit_note_for(bill, {"KB-100": 1}, restocking_fees=fees, issued_on=RETURNED_ON)
+    assert (note.totals.net, note.totals.tax, note.totals.gross) == (
+        Decimal("49.90"),
+        Decimal("9.48"),
+        Decimal("59.38"),
+    )
+    assert all(x.kind is LineKind.GOODS for x in note.lines)  # not the whole order: no shipping
+
+
+def test_the_whole_order_returned_for_a_defect_refunds_shipping_and_all_the_vat() -> None:
+    bill = invoice("DE")
+    first = credit_note_for(bill, {"KB-100": 1}, issued_on=RETURNED_ON, reason="defective")
+    returned = {"KB-100": 2, "MS-200": 1}
+    reasons = ["defective", "arrived scratched"]
+    whole = whole_order_returned({"KB-100": 2, "MS-200": 1}, returned)
+    assert refunds_shipping(reasons, whole, CHARGES.restocking)
+    second = credit_note_for(
+        bill,
+        {"KB-100": 1, "MS-200": 1},
+        refund_shipping=True,
+        earlier=[first],
+        issued_on=RETURNED_ON,
+    )
+    assert second.lines[-1].kind is LineKind.SHIPPING and second.lines[-1].net == Decimal("7.95")
+    assert first.totals.tax + second.totals.tax == bill.totals.tax
+    assert first.totals.gross + second.totals.gross == bill.totals.gross
+    assert credit_problems(bill, [first, second]) == []
+    with pytest.raises(CreditRefused, match="nothing to credit"):
+        credit_note_for(
+            bill, {}, refund_shipping=True, earlier=[first, second], issued_on=RETURNED_ON
+        )
+
+
+def test_partial_credit_notes_never_add_up_to_more_vat_than_the_invoice() -> None:
+    # 3 x 0.50 at 21 %: invoiced 0.315 -> 0.32. One unit is 0.105 -> 0.11; three separate
+    # roundings would credit 0.33. Cumulative rounding credits 0.11, 0.10, 0.11.
+    bill = draft_invoice(
+        "A-4",
+        "EUR",
+        [line("CB-USB", 3, "0.50")],
+        None,
+        BillTo(customer_id="C", country="NL"),
+        RATES,
+        ISSUED,
+    )
+    assert bill.totals.tax == Decimal("0.32")
+    notes: list[CreditNote] = []
+    for _ in range(3):
+        notes.append(credit_note_for(bill, {"CB-USB": 1}, earlier=notes, issued_on=RETURNED_ON))
+    assert [n.totals.tax for n in notes] == [Decimal("0.11"), Decimal("0.10"), Decimal("0.11")]
+    assert credit_problems(bill, notes) == []
+
+
+def test_a_reverse_charged_invoice_is_credited_reverse_charged() -> None:
+    bill = invoice("FR", vat_id="FR40303265045", terms=PaymentTerms.NET_30)
+    note = credit_note_for(bill, {"MS-200": 1}, issued_on=RETURNED_ON)
+    assert note.totals.tax == Decimal(0) and note.notes == bill.notes
+    assert note.lines[0].treatment == bill.lines[1].treatment
+
+
+def test_credits_beyond_the_invoice_are_refused() -> None:
+    bill = invoice("DE")
+    first = credit_note_for(bill, {"KB-100": 2}, issued_on=RETURNED_ON)
+    with pytest.raises(CreditRefused, match="1 of KB-100 cannot be credited: 0 left"):
+        credit_note_for(bill, {"KB-100": 1}, earlier=[first], issued_on=RETURNED_ON)
+    with pytest.raises(CreditRefused, match="DK-01 is not on invoice INV-A-1"):
+        credit_note_for(bill, {"DK-01": 1}, issued_on=RETURNED_ON)
+    with pytest.raises(CreditRefused, match=r"not between 0 and 19\.90"):
+        credit_note_for(
+            bill, {"MS-200": 1}, restocking_fees={"MS-200": Decimal("20")}, issued_on=RETURNED_ON
+        )
+    with pytest.raises(CreditRefused, match="fee for MS-200, not returned"):
+        credit_note_for(
+            bill, {"KB-100": 1}, restocking_fees={"MS-200": Decimal(1)}, issued_on=RETURNED_ON
+        )
+
+
+def test_the_check_finds_credits_above_the_invoice_per_rate() -> None:
+    bill = invoice("DE")
+    note = credit_note_for(
+        bill, {"KB-100": 2, "MS-200": 1}, refund_shipping=True, issued_on=RETURNED_ON
+    )
+    assert credit_problems(bill, [note]) == []
+    bumped = note.breakdown[0].model_copy(update={"tax": note.breakdown[0].tax + Decimal("0.01")})
+    tampered = note.model_copy(update={"breakdown": [bumped]})
+    problems = credit_problems(bill, [tampered])
+    assert any(
+        "credited 127.65 net 24.26 tax, invoiced 127.65 net 24.25 tax" in p for p in problems
+    )
+    assert any("do not add up" in p for p in problems)
+    twice = credit_problems(bill, [note, note])
+    assert any("4 of KB-100 credited, 2 invoiced" in p for p in twice)
+
+
+def test_shipping_in_another_currency_is_refused() -> None:
+    usd = ShippingCharge(net=Decimal("5.00"), currency="USD", basis="flat")
+    with pytest.raises(ValueError, match="shipping in USD on a EUR invoice"):
+        draft_invoice(
+            "A-5", "EUR", BASKET, usd, BillTo(customer_id="C", country="DE"), RATES, ISSUED
+        )
