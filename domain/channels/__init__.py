@@ -1,26 +1,32 @@
 """Channel adapters: pure parsers from what a channel sends into canonical orders.
 
 Each format is a module with `parse(payload, source, config) -> ChannelBatch` (see
-`records.py`); `parser_for` picks it by the channel's configured format.
+`records.py`); `read` picks it by the channel's configured format. Formats whose sender
+expects an acknowledgement (an X12 850, or an 850 attached to an e-mail) get the clock from
+the caller, since domain code has none.
 """
 
-import importlib
 from collections.abc import Callable
+from datetime import datetime
 
+from domain.channels import canonical, email_order, portal_csv, shopify, x12
 from domain.channels.records import ChannelBatch, ChannelConfig, ChannelFormat
 
 Parser = Callable[[bytes, str, ChannelConfig], ChannelBatch]
 
-MODULES: dict[str, str] = {
-    "canonical": "domain.channels.canonical",
-    "shopify": "domain.channels.shopify",
-    "x12_850": "domain.channels.x12",
-    "csv": "domain.channels.portal_csv",
-    "email": "domain.channels.email_order",
+PARSERS: dict[str, Parser] = {
+    "canonical": canonical.parse,
+    "shopify": shopify.parse,
+    "csv": portal_csv.parse,
 }
 
 
-def parser_for(format: ChannelFormat) -> Parser:
-    """The adapter of a channel format."""
-    parse: Parser = importlib.import_module(MODULES[format]).parse
-    return parse
+def read(
+    format: ChannelFormat, payload: bytes, source: str, config: ChannelConfig, now: datetime
+) -> ChannelBatch:
+    """The orders (and errors, and acknowledgement) one payload of a channel holds."""
+    if format == "x12_850":
+        return x12.parse(payload, source, config, now=now)
+    if format == "email":
+        return email_order.parse(payload, source, config, now=now)
+    return PARSERS[format](payload, source, config)

@@ -1,6 +1,8 @@
 """Intake commands: import a channel's file, list the channels, issue their API keys."""
 
+import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from domain.channels import parser_for
+from domain.channels import read
 from starter import channels as configured
 from starter import render
 from starter.app import JsonFlag, app, run
@@ -23,6 +25,9 @@ PANEL = "Intake"
 def import_file(
     file: Annotated[Path, typer.Argument(help="a channel's file: CSV, X12 850, .eml, JSON")],
     channel: Annotated[str, typer.Option(help="the channel it came from (orderflow channels)")],
+    ack: Annotated[
+        Path | None, typer.Option(help="write the sender's acknowledgement (an X12 997) here")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Place every order in a channel's file, with the same adapters as the HTTP intake.
@@ -39,7 +44,7 @@ def import_file(
         payload = file.read_bytes()
     except OSError as error:
         raise UserError(f"cannot read {file}: {error.strerror}") from None
-    batch = parser_for(config.format)(payload, file.name, config)
+    batch = read(config.format, payload, file.name, config, datetime.now(UTC))
 
     async def go(client: Any) -> list[Placement]:
         engine = make_engine(settings.resolved_database_url, pool_size=2)
@@ -80,6 +85,11 @@ def import_file(
         for bad in batch.errors:
             print(f"invalid: {bad}")
         print(", ".join(f"{n} {k.replace('_', '-')}" for k, n in summary.items()))
+    if batch.acknowledgement and ack is not None:
+        ack.write_text(batch.acknowledgement)
+        print(f"acknowledgement (997) written to {ack}", file=sys.stderr)
+    elif batch.acknowledgement and not as_json:
+        print("a 997 acknowledgement is ready for the sender: --ack FILE writes it")
     if batch.errors or counts["conflict"]:
         raise typer.Exit(1)
 

@@ -10,13 +10,14 @@ body over the limit, 422 with every field error as application/problem+json (RFC
 """
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
-from domain.channels import parser_for
+from domain.channels import read
 from domain.channels.records import ChannelBatch, ChannelConfig, RecordError
 from domain.order import Order
 from starter import channels as configured
@@ -102,9 +103,10 @@ async def receive(request: Request, channel: ChannelConfig) -> Response:
     except Refused as refused:
         return refused.response
     source = request.headers.get("x-source-name") or "request"
-    batch = await asyncio.to_thread(parser_for(channel.format), body, source, channel)
+    now = datetime.now(UTC)
+    batch = await asyncio.to_thread(read, channel.format, body, source, channel, now)
     if not batch.orders:
-        return invalid(batch.errors)
+        return acknowledged(request, batch, invalid(batch))
     desk = IntakeDesk(
         await request.app.state.inbox.client(), request.app.state.inbox.settings, _engine(request)
     )
@@ -112,7 +114,15 @@ async def receive(request: Request, channel: ChannelConfig) -> Response:
     placed = [await desk.submit(item, key, body) for item in batch.orders]
     if channel.format in SINGLE_ORDER_FORMATS and len(placed) == 1 and not batch.errors:
         return single(placed[0])
-    return several(placed, batch)
+    return acknowledged(request, batch, several(placed, batch))
+
+
+def acknowledged(request: Request, batch: ChannelBatch, answer: JSONResponse) -> Response:
+    """An EDI sender that asks for `application/edi-x12` gets the 997 itself as the body
+    (same status); everyone else gets JSON with the 997 in `acknowledgement`."""
+    if batch.acknowledgement and "application/edi-x12" in request.headers.get("accept", ""):
+        return Response(batch.acknowledgement, answer.status_code, media_type="application/edi-x12")
+    return answer
 
 
 def single(placement: Placement) -> Response:
@@ -123,7 +133,7 @@ def single(placement: Placement) -> Response:
     return JSONResponse(body, status_code=status, headers={"Location": body["url"]})
 
 
-def several(placed: list[Placement], batch: ChannelBatch) -> Response:
+def several(placed: list[Placement], batch: ChannelBatch) -> JSONResponse:
     """A file of orders: each order's outcome, each bad record's error; 201 when any was new."""
     outcomes = {p.outcome for p in placed}
     status = 201 if "placed" in outcomes else 200 if "replayed" in outcomes else 409
@@ -136,9 +146,12 @@ def several(placed: list[Placement], batch: ChannelBatch) -> Response:
     return JSONResponse(body, status_code=status)
 
 
-def invalid(errors: list[RecordError]) -> JSONResponse:
+def invalid(batch: ChannelBatch) -> JSONResponse:
+    """Nothing to place: every error, and the sender's acknowledgement (a 997 rejecting it)."""
+    errors = batch.errors
     detail = f"{len(errors)} problem(s); nothing was placed" if errors else "no order found"
-    return problem(422, "Invalid order", detail, errors=[_error_json(e) for e in errors])
+    extra = {"acknowledgement": batch.acknowledgement} if batch.acknowledgement else {}
+    return problem(422, "Invalid order", detail, errors=[_error_json(e) for e in errors], **extra)
 
 
 def _placement_json(placement: Placement) -> dict[str, Any]:

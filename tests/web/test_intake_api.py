@@ -184,3 +184,75 @@ async def test_the_api_is_documented_with_openapi(intake: Any) -> None:
     assert {"/orders", "/channels/{name}"} <= set(document["paths"])
     assert "/signin" not in document["paths"]  # the inbox's pages are not API
     assert "lines" in document["components"]["schemas"]["Order"]["properties"]
+
+
+def sample(name: str, *references: str) -> tuple[str, bytes]:
+    """A documented sample with its references made unique to this test."""
+    tag = uuid.uuid4().hex[:6].upper()
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    for reference in references:
+        text = text.replace(reference, f"{reference}{tag}")
+    return tag, text.encode("utf-8")
+
+
+async def test_a_portal_csv_places_its_good_orders_and_names_the_bad_row(
+    intake: Any, engine: Engine
+) -> None:
+    url, _ = intake
+    _, body = sample(
+        "portal-orders.csv", "PO-ACME-4711", "PO-ACME-4712", "SO-PO-0093", "SO-PO-0094"
+    )
+    body = body.replace(b",HS-50,3,", b",HS-50,three,")
+    key = key_for(engine, "portal")
+    async with httpx.AsyncClient(base_url=url) as http:
+        first = await http.post("/channels/portal", content=body, headers=key)
+        again = await http.post("/channels/portal", content=body, headers=key)
+    assert first.status_code == 201, first.text
+    assert [o["outcome"] for o in first.json()["orders"]] == ["placed"] * 3
+    [error] = first.json()["errors"]
+    assert (error["line"], error["field"]) == (6, "quantity")
+    assert again.status_code == 200
+    assert [o["outcome"] for o in again.json()["orders"]] == ["replayed"] * 3
+    assert [o["order_id"] for o in again.json()["orders"]] == [
+        o["order_id"] for o in first.json()["orders"]
+    ]
+
+
+async def test_an_850_is_answered_with_a_997_and_a_resent_850_is_the_same_order(
+    intake: Any, engine: Engine, client: Client
+) -> None:
+    url, _ = intake
+    _, body = sample("purchase-order.x12", "*4500012345*")
+    body = body.replace(b"*4500012345*", b"*45" + uuid.uuid4().hex[:8].encode() + b"*")
+    headers = {**key_for(engine, "edi"), "Accept": "application/edi-x12"}
+    async with httpx.AsyncClient(base_url=url) as http:
+        first = await http.post("/channels/edi", content=body, headers=headers)
+        again = await http.post("/channels/edi", content=body, headers=headers)
+        as_json = await http.post("/channels/edi", content=body, headers=key_for(engine, "edi"))
+        bad = body.replace(b"*PE*VP*KB-100*", b"*PE*BP*KB-100*")
+        refused = await http.post("/channels/edi", content=bad, headers=headers)
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.headers["content-type"].startswith("application/edi-x12")
+    assert "ST*997*" in first.text and "AK5*A" in first.text and "AK9*A*1*1*1" in first.text
+    [order] = as_json.json()["orders"]
+    assert order["outcome"] == "replayed"
+    state = await orders.wait_for(client, order["order_id"], OrderStatus.VALIDATED, 30)
+    assert state.customer_id == "C-ACME" and state.channel == "edi"
+    assert refused.status_code == 422
+    assert "AK5*R" in refused.text
+
+
+async def test_an_emailed_purchase_order_becomes_an_order_for_the_sender(
+    intake: Any, engine: Engine, client: Client
+) -> None:
+    url, _ = intake
+    _, body = sample("email-order.eml", "20261128093000.4711@", "PO: 4711")
+    async with httpx.AsyncClient(base_url=url) as http:
+        answer = await http.post("/channels/mail", content=body, headers=key_for(engine, "mail"))
+        wrong_key = await http.post("/channels/mail", content=body, headers=key_for(engine, "edi"))
+    assert answer.status_code == 201, answer.text
+    [order] = answer.json()["orders"]
+    assert wrong_key.status_code == 401
+    assert "belongs to channel edi" in wrong_key.json()["detail"]
+    state = await orders.wait_for(client, order["order_id"], OrderStatus.VALIDATED, 30)
+    assert state.customer_id == "C-ACME" and state.channel == "email"
