@@ -63,7 +63,8 @@ def details(report: DeliveryReport) -> str:
     if report.dead_letters:
         lines += ["", "Refused by the ERP (fix the cause, then `orderflow erp retry ID`):", ""]
         lines += [
-            f"- #{d.id} order {d.order_id} {d.kind} {d.document} ({d.attempts} tries): {d.reason}"
+            f"- #{d.id} order {d.order_id} {d.kind} {d.document} "
+            f"({d.attempts} {'try' if d.attempts == 1 else 'tries'}): {d.reason}"
             for d in report.dead_letters
         ]
     return "\n".join(lines)

@@ -120,4 +120,4 @@ def test_the_dispatcher_shows_operators_each_dead_letter_and_how_to_retry_it() -
     assert text.startswith("**ERP handoff** to http://erp:8090: 3 pending, 1 dead letter(s).")
     assert "unreachable (2 tries in a row): cannot reach" in text
     assert "`orderflow erp retry ID`" in text
-    assert "- #7 order o-9 invoice INV-o-9 (1 tries): 422 refused: unknown customer" in text
+    assert "- #7 order o-9 invoice INV-o-9 (1 try): 422 refused: unknown customer" in text
