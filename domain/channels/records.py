@@ -89,11 +89,16 @@ class ChannelBatch(BaseModel):
 
 
 def order_id_for(channel: str, external_id: str) -> str:
-    """The order id of a channel's order: `<channel>-<external id>` when that is a valid id,
-    else `<channel>-<hash>`; the same reference always gives the same id."""
+    """The order id of a channel's order: `<channel>-<external id>` when that is a valid id
+    (a `/` written as `.`), else a readable part and a hash; the same reference always gives
+    the same id. Two references that only differ in `/` vs `.` would share an id: the intake
+    answers the second with a conflict, never with the first one's order."""
     candidate = f"{channel}-{external_id}"
     if _ORDER_ID.match(candidate):
         return candidate
+    readable = candidate.replace("/", ".")  # "C-ACME/PO-4711": an account's own PO number
+    if "/" in candidate and _ORDER_ID.match(readable):
+        return readable
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", external_id).strip("-.")[:24]
     digest = hashlib.sha256(external_id.encode()).hexdigest()[:16]
     return f"{channel}-{cleaned}-{digest}" if cleaned else f"{channel}-{digest}"

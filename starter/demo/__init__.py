@@ -136,10 +136,12 @@ async def _demo(settings: Settings, exit_after: bool) -> None:
             if plan == "duplicate":
                 await orders.place(client, settings, order)
         await asyncio.gather(*(_drive(client, order, plan) for order, plan in plans))
+        arrived = await _orders_from_channels(settings, client, suffix)
         # Each order's own state (a query), not visibility: search attributes are updated
         # asynchronously and may lag a moment behind under load.
         rows = [_row(await orders.state_of(client, order.order_id)) for order, _ in plans]
         console.print(order_table(rows, title=f"Demo orders (run {suffix})"))
+        console.print(channel_table(arrived))
         waiting = next(o.order_id for o, plan in plans if "waiting" in o.order_id)
         held = next(o.order_id for o, plan in plans if plan == "approval")
         returned = next(o.order_id for o, plan in plans if plan == "return")
@@ -175,6 +177,50 @@ async def _with_inbox(settings: Settings, client: Any, held: str) -> None:
             f"      ({held} waits there; `orderflow inbox-token USER` issues more)"
         )
         await _with_codec_server(settings)
+
+
+async def _orders_from_channels(
+    settings: Settings, client: Any, suffix: str
+) -> list[dict[str, str]]:
+    """One order by each channel, through the HTTP intake (on the inbox's port when it is free),
+    each with where it stands once intake has looked at it."""
+    from activities.db.engine import make_engine
+    from starter.demo.channels import send_all
+    from starter.stack import port_open
+    from starter.web.serving import serving
+
+    port = settings.web_port if not port_open(settings.web_port) else _free_port()
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    try:
+        async with serving(settings.model_copy(update={"web_port": port}), client) as url:
+            rows = await send_all(url, settings, engine, suffix)
+    finally:
+        engine.dispose()
+    for row in rows:
+        if row["order_id"] != "-":
+            state = await orders.wait_for(client, row["order_id"], OrderStatus.VALIDATED, 60)
+            row["status"] = state.status.value
+    return rows
+
+
+def channel_table(rows: list[dict[str, str]]) -> Any:
+    from rich.table import Table
+
+    columns = ("channel", "sent as", "http", "order_id", "status", "outcome")
+    table = Table(title="Orders from channels (POST /orders, POST /channels/NAME)")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(row.get(column, "") for column in columns))
+    return table
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def next_steps(settings: Settings, waiting: str, returned: str, held: str, *, stopped: bool) -> str:
@@ -222,7 +268,7 @@ def _row(state: OrderState) -> dict[str, Any]:
 
 async def _drive(client: Any, order: Order, plan: str) -> None:
     """Stand in for the warehouse and the carrier for orders the demo completes."""
-    if plan == "approval":
+    if plan in ("approval", "duplicate"):  # a suspected duplicate waits for a reviewer
         await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 120)
         return
     state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 120)

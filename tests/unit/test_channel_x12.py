@@ -74,7 +74,7 @@ def test_the_example_850_is_acmes_order() -> None:
 
     assert batch.errors == []
     assert batch.orders == [acme_order()]
-    assert batch.orders[0].order.order_id == "edi-ACMEEDI-4500012345-780fea247ba35746"
+    assert batch.orders[0].order.order_id == "edi-ACMEEDI.4500012345"
     assert batch.acknowledgement is None  # no clock given: no 997
 
 
