@@ -29,8 +29,8 @@ class ApprovalActivities:
 
         Checks the amount thresholds, the Net-30 credit exposure (the customer row is locked
         on PostgreSQL so two concurrent orders are decided one after the other), the price
-        book (or list price), the address, the manual-review flag and a suspected duplicate. Read-only otherwise,
-        so a retry gives the same answer for the same data.
+        book (or list price), the address, the manual-review flag and a suspected duplicate.
+        Read-only otherwise, so a retry gives the same answer for the same data.
         """
         order, validated = request.order, request.validated
         terms = validated.customer
