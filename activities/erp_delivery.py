@@ -121,7 +121,8 @@ def deliver_round(
                     done.outage = str(error)
                     away.set()
         else:
-            _settle(engine, posting, state="delivered", erp_reference=ack, delivered_at=utcnow())
+            delivered = {"erp_reference": ack[:120], "delivered_at": utcnow()}
+            _settle(engine, posting, state="delivered", last_error=None, **delivered)
             with lock:
                 done.delivered += 1
 
