@@ -42,7 +42,11 @@ PREPAID = CustomerTerms(
     priority=0,
 )
 NET30 = PREPAID.model_copy(
-    update={"customer_id": "C-B2B-001", "name": "B2B account", "payment_terms": PaymentTerms.NET_30}
+    update={
+        "customer_id": "C-ACME",
+        "name": "ACME Industrial BV",
+        "payment_terms": PaymentTerms.NET_30,
+    }
 )
 
 
