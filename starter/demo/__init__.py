@@ -5,6 +5,7 @@ import contextlib
 import json
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,38 @@ def run_demo(settings: Settings, *, exit_after: bool) -> None:
 
 
 async def _demo(settings: Settings, exit_after: bool) -> None:
+    client = await connect_with_retry(settings)
+    async with _erp(settings, client) as settings:
+        await _orders_and_channels(settings, client, exit_after)
+
+
+@contextlib.asynccontextmanager
+async def _erp(settings: Settings, client: Any) -> AsyncIterator[Settings]:
+    """The ERP the demo's invoices are posted to: ORDERFLOW_ERP_URL when set, else the
+    simulated ERP in this process (its ledger kept under home, so reconcile stays whole), with
+    the dispatcher that delivers the outbox; the dispatcher stops with the demo."""
+    from starter.erp_sim import create_erp_sim
+    from starter.web.serving import serving_app
+    from workers.worker import start_erp_dispatcher
+
+    if settings.erp_url:
+        await start_erp_dispatcher(client, settings)
+        yield settings
+        return
+    sim = create_erp_sim(settings.erp_signing_secret(), store=settings.home / "erp-sim.json")
+    async with serving_app(sim, "127.0.0.1", _free_port(), "the simulated ERP") as url:
+        with_erp = settings.model_copy(update={"erp_url": url})
+        dispatcher = await start_erp_dispatcher(client, with_erp)
+        try:
+            yield with_erp
+        finally:
+            with contextlib.suppress(Exception):
+                await dispatcher.terminate("the demo and its simulated ERP stopped")
+
+
+async def _orders_and_channels(settings: Settings, client: Any, exit_after: bool) -> None:
     from workers.worker import build_worker
 
-    client = await connect_with_retry(settings)
     async with build_worker(client, settings):
         suffix = time.strftime("%m%d-%H%M%S")
         plans: list[tuple[Order, str]] = []
@@ -142,6 +172,7 @@ async def _demo(settings: Settings, exit_after: bool) -> None:
         rows = [_row(await orders.state_of(client, order.order_id)) for order, _ in plans]
         console.print(order_table(rows, title=f"Demo orders (run {suffix})"))
         console.print(channel_table(arrived))
+        console.print(await _erp_summary(settings))
         waiting = next(o.order_id for o, plan in plans if "waiting" in o.order_id)
         held = next(o.order_id for o, plan in plans if plan == "approval")
         returned = next(o.order_id for o, plan in plans if plan == "return")
@@ -149,6 +180,30 @@ async def _demo(settings: Settings, exit_after: bool) -> None:
         if exit_after:
             return
         await _with_inbox(settings, client, held)
+
+
+async def _erp_summary(settings: Settings, timeout: float = 60) -> str:
+    """Once the outbox is delivered: what the ERP acknowledged against orderflow's books."""
+    from activities.db.engine import make_engine
+    from activities.erp_delivery import standing
+    from starter.reconcile import reconcile_with_erp
+
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    try:
+        deadline = time.monotonic() + timeout
+        while (await asyncio.to_thread(standing, engine))[0] and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+    finally:
+        engine.dispose()
+    result = await asyncio.to_thread(reconcile_with_erp, settings)
+    kinds = ", ".join(f"{n} {kind}" for kind, n in result["documents"].items())
+    verdict = (
+        "reconcile: clean"
+        if result["ok"]
+        else f"reconcile: {len(result['differences'])} difference(s) (orderflow reconcile)"
+    )
+    acknowledged = f"{result['acknowledged']} postings acknowledged"
+    return f"\nERP ({result['erp']}): {acknowledged} for {kinds}; {verdict}"
 
 
 async def _with_inbox(settings: Settings, client: Any, held: str) -> None:

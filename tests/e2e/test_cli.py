@@ -15,6 +15,9 @@ def test_demo_runs_orders_to_completion_and_exits(cli_env: dict[str, str]) -> No
     assert "AWAITING_SHIPMENT" in result.stdout
     assert "AWAITING_APPROVAL" in result.stdout and "--as mia.manager" in result.stdout
     assert result.stdout.count("REJECTED") == 1  # the unknown SKU
+    # the invoices, the refund and the cancellation reached the (simulated) ERP, in full
+    assert re.search(r"ERP \(http://127.0.0.1:\d+\): 7 postings acknowledged", result.stdout)
+    assert "reconcile: clean" in result.stdout
     assert result.stdout.count("AWAITING_APPROVAL") == 2  # the manager's, the suspected duplicate
     # one order arrives by each channel, through the HTTP intake
     for channel in ("api", "shop", "portal", "edi", "mail"):
