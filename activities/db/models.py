@@ -40,6 +40,9 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3))
     max_per_order: Mapped[int] = mapped_column(Integer, default=1000)
     active: Mapped[bool] = mapped_column(default=True)
+    tax_class: Mapped[str] = mapped_column(
+        String(16), default="standard", server_default="standard"
+    )
 
 
 class Customer(Base):
@@ -54,6 +57,8 @@ class Customer(Base):
     fulfilment_policy: Mapped[str] = mapped_column(String(32))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     blocked: Mapped[bool] = mapped_column(default=False)
+    email: Mapped[str | None] = mapped_column(String(254))  # where the customer is told
+    vat_id: Mapped[str | None] = mapped_column(String(20))  # EU B2B: reverse charge if valid
 
 
 class Warehouse(Base):
@@ -204,6 +209,11 @@ class Invoice(Base):
     due_date: Mapped[date]
     paid: Mapped[bool] = mapped_column(default=False)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The bill as finance reads it (invoices issued before migration 0007 have none of these):
+    net: Mapped[Decimal | None] = mapped_column(Money)
+    tax: Mapped[Decimal | None] = mapped_column(Money)
+    shipping: Mapped[Decimal | None] = mapped_column(Money)  # net shipping charge
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # domain.invoicing.Invoice
 
 
 Index("ix_orders_dup", OrderRecord.customer_id, OrderRecord.fingerprint)
@@ -369,6 +379,10 @@ class CreditNote(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    net: Mapped[Decimal | None] = mapped_column(Money)
+    tax: Mapped[Decimal | None] = mapped_column(Money)
+    restocking_fee: Mapped[Decimal | None] = mapped_column(Money)
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # domain.credit_notes.CreditNote
 
 
 class ChannelReference(Base):
@@ -424,3 +438,13 @@ class ErpPosting(Base):
     erp_reference: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DocumentNumber(Base):
+    """The last number issued per series and year: invoices and credit notes are numbered
+    without gaps (the row is locked while a number is taken, in the document's transaction)."""
+
+    __tablename__ = "document_numbers"
+    series: Mapped[str] = mapped_column(String(8), primary_key=True)  # INV, CN
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
