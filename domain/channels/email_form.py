@@ -68,6 +68,8 @@ def read_form(
     if not message_id:
         reason = "missing: the e-mail needs one so that sending it again is recognised"
         form.problem(None, "Message-ID", reason)
+    elif len(message_id) > 200:
+        form.problem(None, "Message-ID", f"{len(message_id)} characters, at most 200 are read")
     result = form.order(sender, customer, config)
     if result is None:
         return ChannelBatch(errors=sorted(form.errors, key=lambda error: error.line or 0))

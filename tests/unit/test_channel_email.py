@@ -288,3 +288,11 @@ def test_nothing_raises_on_cut_or_garbled_emails() -> None:
         for payload in payloads:
             batch = email_order.parse(payload, path.name, MAIL, now=NOW)
             assert batch.orders or batch.errors
+
+
+def test_a_message_id_too_long_to_be_a_reference_is_an_error_not_a_crash() -> None:
+    raw = (EXAMPLES / "email-order.eml").read_bytes()
+    raw = raw.replace(b"20261128093000.4711@", b"x" * 300 + b"@")
+    batch = email_order.parse(raw, "long.eml", MAIL)
+    assert batch.orders == []
+    assert [e.field for e in batch.errors] == ["Message-ID"]
