@@ -6,6 +6,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from activities.customer_notices import after_step
 from activities.db.models import OrderEvent, OrderRecord, utcnow
 from domain.steps import StatusChange
 
@@ -14,7 +15,9 @@ def record(session: Session, change: StatusChange) -> bool:
     """Append the audit event and move the order's status, once per (order, step).
 
     Runs inside the caller's transaction, so the effect of a step and its audit line commit
-    together. Returns False (and changes nothing) when the step was already recorded.
+    together, and with them what the step tells the customer (`activities.customer_notices`:
+    an order confirmed, backordered, cancelled, a refund issued). Returns False (and changes
+    nothing) when the step was already recorded.
     """
     exists = session.scalar(
         select(OrderEvent.id).where(
@@ -42,6 +45,7 @@ def record(session: Session, change: StatusChange) -> bool:
         if change.escalation_level is not None:
             order.escalation_level = change.escalation_level
     session.flush()
+    after_step(session, change)
     return True
 
 

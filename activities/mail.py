@@ -1,20 +1,26 @@
 """E-mail: who a notice goes to, what it says, and the outbox that delivers it over SMTP.
 
-`notify` (activities/approvals.py) writes the notification and its e-mails in one transaction;
-the worker's mail loop (`deliver_pending`) sends what is unsent. A row is claimed before it is
-sent, so two workers never send the same e-mail at once; an e-mail whose send succeeded but
-whose `sent_at` was never written (the worker died in between) is sent again after its claim
-lapses: delivery is at least once, never silently lost.
+`notify` (activities/approvals.py) and the customer notices (activities/customer_notices.py)
+write a notification and its e-mails in one transaction; the worker's mail loop
+(`deliver_pending`) sends what is unsent. Each row is claimed just before it is sent (so two
+workers never send the same e-mail at once) and marked sent right after. A worker that dies
+before the SMTP server accepted the message leaves a claim that lapses (`MailConfig.claim`),
+and the next worker sends it: once. One that dies after the server's "250 OK" and before
+`sent_at` is written has it sent again: delivery is at least once, never silently lost, and
+the copy carries the same Message-ID (derived from the e-mail's idempotency key), so it is
+recognisably the same message.
 """
 
 import logging
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import ColumnElement, Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from activities.db.models import Approver, ApproverAccount, OutboxEmail
@@ -27,6 +33,7 @@ APPROVAL_KINDS = frozenset({"approval_needed", "escalated"})
 """Notices an approver can act on: their e-mail carries a one-time approve/reject link."""
 
 CLAIM = timedelta(seconds=60)
+"""How long a worker may take to send one e-mail before another may (ORDERFLOW_MAIL_CLAIM)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class MailConfig:
     inbox_url: str
     link_valid_for: timedelta
     secret: bytes
+    claim: timedelta = CLAIM
 
 
 @dataclass(frozen=True)
@@ -127,45 +135,63 @@ def compose(config: MailConfig, notice: Notice, to: Recipient, now: datetime) ->
 
 
 def message_of(config: MailConfig, row: OutboxEmail) -> EmailMessage:
+    """The e-mail as sent; sending it again gives the same Message-ID and Date."""
     message = EmailMessage()
     message["From"] = config.mail_from
     message["To"] = row.to_address
     message["Subject"] = row.subject
-    message["Message-ID"] = f"<{row.idempotency_key.replace('/', '.')}@orderflow>"
+    message["Date"] = format_datetime(_aware(row.created_at or datetime.now(UTC)))
+    message["Message-ID"] = message_id(row.idempotency_key)
     message.set_content(row.body)
     return message
 
 
-def deliver_pending(engine: Engine, config: MailConfig, mailer: Mailer, limit: int = 50) -> int:
-    """Send unsent e-mails, each claimed first and marked sent right after; the number sent.
+def message_id(idempotency_key: str) -> str:
+    """A valid Message-ID from an e-mail's idempotency key: stable, so a copy sent again after
+    a crash is recognisably the same message (and mail clients show it once)."""
+    left = re.sub(r"\.+", ".", re.sub(r"[^A-Za-z0-9!#$%&'*+=?^_`{|}~-]", ".", idempotency_key))
+    return f"<{left.strip('.')[:200] or 'notice'}@orderflow>"
 
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite gives back naive datetimes
+
+
+def deliver_pending(engine: Engine, config: MailConfig, mailer: Mailer, limit: int = 50) -> int:
+    """Send unsent e-mails, each claimed just before it is sent and marked sent right after;
+    the number sent.
+
+    Claiming one row at a time keeps a claim as short as one send: a batch waiting behind a
+    slow server never outlives its claims (which would let another worker send it too).
     An address the server refuses for good (5xx) is recorded on its e-mail (`refused`) and
     not tried again, so one bad address never holds up the others. Any other SMTP failure
-    releases the claims of the e-mails not done yet and propagates (the mail loop logs it and
+    releases the claim of the e-mail being sent and propagates (the mail loop logs it and
     tries again on its next round).
     """
-    claimed = _claim(engine, limit)
-    if not claimed:
+    due = _due(engine, limit)
+    if not due:
         return 0
-    done = sent = 0
-    try:
-        with mailer.connect() as smtp:
-            for row in claimed:
-                try:
-                    smtp.send_message(message_of(config, row))
-                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
-                    if not _permanent(error):
-                        raise
-                    _refuse(engine, row.id, _reason(error))
-                    log.warning("not mailed to %s: %s", row.to_address, _reason(error))
-                else:
-                    _mark(engine, [row.id], sent_at=datetime.now(UTC))
-                    sent += 1
-                    log.info("mailed %s: %s", row.to_address, row.subject)
-                done += 1
-    finally:
-        if done < len(claimed):
-            _mark(engine, [row.id for row in claimed[done:]], sent_at=None)
+    sent = 0
+    with mailer.connect() as smtp:
+        for email_id in due:
+            row = _claim(engine, email_id, config.claim)
+            if row is None:
+                continue  # another worker has it (or sent it meanwhile)
+            try:
+                smtp.send_message(message_of(config, row))
+            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
+                if not _permanent(error):
+                    _mark(engine, [row.id], sent_at=None)
+                    raise
+                _refuse(engine, row.id, _reason(error))
+                log.warning("not mailed to %s: %s", row.to_address, _reason(error))
+                continue
+            except BaseException:
+                _mark(engine, [row.id], sent_at=None)
+                raise
+            _mark(engine, [row.id], sent_at=datetime.now(UTC))
+            sent += 1
+            log.info("mailed %s: %s", row.to_address, row.subject)
     return sent
 
 
@@ -195,29 +221,44 @@ def _refuse(engine: Engine, email_id: int, reason: str) -> None:
         )
 
 
-def _claim(engine: Engine, limit: int) -> list[OutboxEmail]:
-    now = datetime.now(UTC)
-    free = or_(OutboxEmail.claimed_until.is_(None), OutboxEmail.claimed_until < now)
+def _free(now: datetime) -> ColumnElement[bool]:
+    return or_(OutboxEmail.claimed_until.is_(None), OutboxEmail.claimed_until < now)
+
+
+def _due(engine: Engine, limit: int) -> list[int]:
+    """Unsent e-mails nobody is sending, oldest first."""
     with Session(engine) as session:
-        candidates = session.scalars(
-            select(OutboxEmail.id)
-            .where(OutboxEmail.sent_at.is_(None), OutboxEmail.refused.is_(None), free)
-            .order_by(OutboxEmail.id)
-            .limit(limit)
-        ).all()
-    claimed: list[OutboxEmail] = []
-    for email_id in candidates:
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            taken = session.execute(
-                update(OutboxEmail)
-                .where(OutboxEmail.id == email_id, OutboxEmail.sent_at.is_(None), free)
-                .values(claimed_until=now + CLAIM)
+        return list(
+            session.scalars(
+                select(OutboxEmail.id)
+                .where(
+                    OutboxEmail.sent_at.is_(None),
+                    OutboxEmail.refused.is_(None),
+                    _free(datetime.now(UTC)),
+                )
+                .order_by(OutboxEmail.id)
+                .limit(limit)
             )
-            if taken.rowcount == 1:  # type: ignore[attr-defined]
-                row = session.get(OutboxEmail, email_id)
-                assert row is not None
-                claimed.append(row)
-    return claimed
+        )
+
+
+def _claim(engine: Engine, email_id: int, claim: timedelta) -> OutboxEmail | None:
+    """Take one e-mail for `claim`, unless it was sent, refused or taken meanwhile."""
+    now = datetime.now(UTC)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        taken = session.execute(
+            update(OutboxEmail)
+            .where(
+                OutboxEmail.id == email_id,
+                OutboxEmail.sent_at.is_(None),
+                OutboxEmail.refused.is_(None),
+                _free(now),
+            )
+            .values(claimed_until=now + claim)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return session.get(OutboxEmail, email_id)
 
 
 def _mark(engine: Engine, ids: list[int], sent_at: datetime | None) -> None:

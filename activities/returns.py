@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audit import record
 from activities.carriers import Carrier, CarrierError, Label
+from activities.customer_notices import return_label_booked
 from activities.db.models import (
     OrderRecord,
     Refund,
@@ -75,6 +76,7 @@ class ReturnsActivities:
             if row.label_id is None:
                 row.carrier, row.tracking_number = label.carrier, label.tracking_number
                 row.label_id = label.label_id
+                return_label_booked(session, row)  # the customer gets the label with it
             stored = _rma(session, row)
         if stored.label_id != label.label_id:  # a concurrent attempt stored another label first
             self._carriers[label.carrier].void(label.label_id)

@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audit import record
 from activities.carriers import Carrier, CarrierError, Label
+from activities.customer_notices import parcel_moved
 from activities.db.models import CarrierLabel, ShipmentRecord, Warehouse, utcnow
 from domain.fulfilment import Allocation, CarrierQuote, Shipment, wave_step
 from domain.shipping import rank_quotes
@@ -158,7 +159,10 @@ class ShippingActivities:
         with Session(self._engine) as session, session.begin():
             row = session.get(ShipmentRecord, event.shipment_id)
             if row is not None and row.state not in ("DELIVERED", "LOST"):
+                moved = row.state != event.state
                 row.state = event.state
+                if moved:  # shipped, delivered: the customer hears it with the parcel's state
+                    parcel_moved(session, row)
 
     def _book_one(self, request: BookingRequest, allocation: Allocation) -> Shipment:
         shipment_id = wave_step(f"{request.order_id}-{allocation.warehouse}", request.wave)

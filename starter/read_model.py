@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.db.models import OrderEvent, OrderRecord, ShipmentRecord
+from activities.customer_notices import NOT_CONFIGURED
+from activities.db.models import (
+    Notification,
+    OrderEvent,
+    OrderRecord,
+    OutboxEmail,
+    ShipmentRecord,
+)
 from domain.fulfilment import Shipment
 from domain.state import AuditEntry, OrderState
 from domain.statuses import OrderStatus
@@ -132,6 +139,61 @@ def order_state(engine: Engine, order_id: str) -> OrderState | None:
                 for e in events
             ],
         )
+
+
+async def told_customer(settings: Settings, order_id: str) -> list[dict[str, Any]] | None:
+    """`customer_notices` of one order; None when the database cannot be read."""
+    try:
+        return await from_read_model(settings, customer_notices, order_id)
+    except DBAPIError:
+        return None
+
+
+def customer_notices(engine: Engine, order_id: str) -> list[dict[str, Any]]:
+    """What the order's customer was told: each event, when, to which address, and whether
+    the e-mail went (`sent`, `queued`, `refused: <the server's answer>`, `not mailed: ...`)."""
+    with Session(engine) as session:
+        notices = session.scalars(
+            select(Notification)
+            .where(
+                Notification.order_id == order_id, Notification.recipient.startswith("customer:")
+            )
+            .order_by(Notification.id)
+        ).all()
+        emails: dict[str, list[OutboxEmail]] = {}
+        for email in session.scalars(
+            select(OutboxEmail).where(OutboxEmail.order_id == order_id).order_by(OutboxEmail.id)
+        ):
+            emails.setdefault(email.notification_key, []).append(email)
+    rows = []
+    for notice in notices:
+        base = {
+            "event": notice.kind,
+            "at": _utc(notice.at).isoformat(),
+            "subject": notice.message.split("\n", 1)[0],
+            "key": notice.idempotency_key,
+        }
+        mails = emails.get(notice.idempotency_key, [])
+        if not mails:
+            rows.append({**base, "to": None, "state": "not mailed: no address", "sent_at": None})
+        for mail in mails:
+            rows.append(
+                {
+                    **base,
+                    "to": mail.to_address,
+                    "state": _mail_state(mail),
+                    "sent_at": _utc(mail.sent_at).isoformat() if mail.sent_at else None,
+                }
+            )
+    return rows
+
+
+def _mail_state(mail: OutboxEmail) -> str:
+    if mail.sent_at is not None:
+        return "sent"
+    if mail.refused == NOT_CONFIGURED:
+        return mail.refused
+    return f"refused: {mail.refused}" if mail.refused else "queued"
 
 
 def order_rows(

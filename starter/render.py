@@ -58,7 +58,9 @@ def stock_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def show_state(state: OrderState, source: str = "temporal") -> None:
+def show_state(
+    state: OrderState, source: str = "temporal", told: list[dict[str, Any]] | None = None
+) -> None:
     if source == "read model":
         console.print(
             "[yellow]from the read model: Temporal no longer has this order "
@@ -122,6 +124,20 @@ def show_state(state: OrderState, source: str = "temporal") -> None:
                 str(rma.refund_amount or ""),
             )
         console.print(rmas)
+    if told:
+        notices = Table(title="told the customer")
+        for column in ("at", "event", "to", "e-mail"):
+            notices.add_column(column)
+        for notice in told:
+            notices.add_row(
+                notice["at"][:19].replace("T", " "),
+                notice["event"],
+                notice["to"] or "",
+                notice["state"],
+            )
+        console.print(notices)
+    elif told is None:
+        console.print("[yellow]what the customer was told: the database cannot be read[/yellow]")
     events = Table(title="history")
     for column in ("at", "status", "by", "what"):
         events.add_column(column)
@@ -334,13 +350,17 @@ def shipment_state(state: OrderState, shipment: Shipment) -> str:
     return "booked" if shipment.label_id or shipment.tracking_number else "not booked"
 
 
-def state_json(state: OrderState, source: str) -> dict[str, Any]:
+def state_json(
+    state: OrderState, source: str, told: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """`status --json`: the workflow's view, plus what a script should not have to work out:
-    the total (`total`, never null when the lines have prices) and each parcel's `state`."""
+    the total (`total`, never null when the lines have prices), each parcel's `state`, and
+    what the customer was told (`customer_notices`, from the read model; null: unreadable)."""
     data = state.model_dump(mode="json")
     total = order_total(state)
     data["total"] = None if total is None else str(total)
     for shipment, dumped in zip(state.shipments, data["shipments"], strict=True):
         dumped["state"] = shipment_state(state, shipment)
     data["source"] = source
+    data["customer_notices"] = told
     return data

@@ -27,6 +27,7 @@ def mail_config(settings: Settings) -> MailConfig:
         inbox_url=settings.inbox_url,
         link_valid_for=settings.link_valid_for,
         secret=settings.signing_secret() if settings.smtp_host else b"",
+        claim=settings.mail_claim,
     )
 
 
@@ -43,6 +44,9 @@ async def _deliver_forever(engine: Engine, config: MailConfig, interval: float) 
             if not failing:  # say it once per outage, not every second
                 log.warning("cannot send e-mail via %s: %s", config.smtp_host, error)
             failing, sent = True, 0
+        except Exception:  # the database, say: the loop must outlive it, as it does SMTP's
+            log.exception("e-mail delivery failed; trying again")
+            sent = 0
         if not sent:
             await asyncio.sleep(interval)
 

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     operations_email: str | None = Field(
         default=None, description="where exceptions and failed orders are mailed"
     )
+    mail_claim: Duration = Field(
+        default=timedelta(seconds=60),
+        description="how long one worker may take to send one e-mail; a worker that died "
+        "sending it leaves it to the next one after this",
+    )
 
     # Intake channels (`orderflow serve`: POST /orders, POST /channels/{name}; `orderflow import`)
     channels_file: Path | None = Field(

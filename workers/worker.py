@@ -17,6 +17,7 @@ from activities.approvals import ApprovalActivities
 from activities.backorders import BackorderActivities
 from activities.baseline import noop
 from activities.carriers import carriers_from_config
+from activities.customer_notices import CustomerMail, reach_customers
 from activities.db.engine import make_engine
 from activities.erp import WebhookErp
 from activities.erp_delivery import DeliveryPolicy, ErpActivities
@@ -105,6 +106,11 @@ def build_activities(
     settings: Settings, engine: Engine, client: Client
 ) -> list[Callable[..., Any]]:
     """Every activity the order workflow calls, bound to its dependencies."""
+    mail = mail_config(settings)
+    reach_customers(
+        engine,
+        CustomerMail(mail if mail.smtp_host else None, settings.backorder_expire_after),
+    )
     latency = milliseconds(settings.carrier_latency_ms)
     carriers = carriers_from_config(
         DEFAULT_CARRIERS,
@@ -130,7 +136,7 @@ def build_activities(
     payments = PaymentActivities(engine, gateway)
     shipping = ShippingActivities(engine, list(carriers))
     backorders = BackorderActivities(client)
-    approvals = ApprovalActivities(engine, mail_config(settings))
+    approvals = ApprovalActivities(engine, mail)
     returns = ReturnsActivities(engine, list(carriers))
     refunds = RefundActivities(engine, gateway)
     erp = ErpActivities(engine, erp_adapter(settings), delivery_policy(settings))

@@ -194,17 +194,23 @@ def reject(
 
 @app.command(rich_help_panel=PANEL)
 def status(order_id: str, as_json: JsonFlag = False) -> None:
-    """Where one order is, its shipments, routing decision and history.
+    """Where one order is, its shipments, routing decision, what its customer was told, and
+    its history.
 
     Asks the order's workflow; an order Temporal no longer has (closed and past the
     namespace's retention) comes from the read model, which says so.
     """
     settings = get_settings()
-    state, source = run(lambda client: read_model.find_order(client, settings, order_id))
+
+    async def go(client: Any) -> tuple[Any, str, list[dict[str, Any]] | None]:
+        state, source = await read_model.find_order(client, settings, order_id)
+        return state, source, await read_model.told_customer(settings, order_id)
+
+    state, source, told = run(go)
     if as_json:
-        render.print_json(render.state_json(state, source))
+        render.print_json(render.state_json(state, source, told))
     else:
-        render.show_state(state, source)
+        render.show_state(state, source, told)
 
 
 @app.command("list", rich_help_panel=PANEL)

@@ -42,6 +42,12 @@ async def test_place_follow_and_list_an_order_from_the_cli(
     assert status["lines"][0]["quantity"] == 2 and status["lines"][0]["unit_price"] == "10.00"
     assert [e["status"] for e in status["events"]][-1] == "AWAITING_SHIPMENT"
     assert status["allocation"]["decision"]["allocations"][0]["warehouse"] == "FRA"
+    # What the customer was told: with no SMTP server configured, written and logged only.
+    assert [(n["event"], n["to"], n["state"]) for n in status["customer_notices"]] == [
+        ("order_confirmed", "anna.devries@example.com", "not mailed: no SMTP server configured")
+    ]
+    shown = (await run_cli("status", order.order_id, env=env)).stdout
+    assert "told the customer" in shown and "order_confirmed" in shown
 
     again = await run_cli("place", str(file), env=env)
     assert again.returncode == 1 and "already exists" in again.stderr
