@@ -38,15 +38,16 @@ async def _deliver_forever(engine: Engine, config: MailConfig, interval: float) 
         try:
             sent = await asyncio.to_thread(deliver_pending, engine, config, mailer)
             if failing:
-                log.info("SMTP %s:%s answers again", config.smtp_host, config.smtp_port)
+                log.info("e-mail goes out again via %s:%s", config.smtp_host, config.smtp_port)
             failing = False
         except (OSError, smtplib.SMTPException) as error:
             if not failing:  # say it once per outage, not every second
                 log.warning("cannot send e-mail via %s: %s", config.smtp_host, error)
             failing, sent = True, 0
-        except Exception:  # the database, say: the loop must outlive it, as it does SMTP's
-            log.exception("e-mail delivery failed; trying again")
-            sent = 0
+        except Exception:  # the database, say: the loop outlives it as it outlives SMTP's
+            if not failing:
+                log.exception("cannot send e-mail (trying again)")
+            failing, sent = True, 0
         if not sent:
             await asyncio.sleep(interval)
 
