@@ -167,7 +167,14 @@ class Hold:
 
 @dataclass
 class HeldMailbox(Mailbox):
-    holds: list[Hold] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)  # armed, not reached yet
+    made: list[Hold] = field(default_factory=list)
+
+    def hold(self, stage: str, address: str, subject: str = "") -> Hold:
+        hold = Hold(stage, address, subject)
+        self.made.append(hold)
+        self.holds.append(hold)
+        return hold
 
     def _hold(self, stage: str, addresses: list[str], subject: str = "") -> Hold | None:
         for hold in self.holds:
@@ -203,6 +210,8 @@ def held_smtp() -> Iterator[HeldMailbox]:
     controller = Controller(box, hostname="127.0.0.1", port=box.port)
     controller.start()
     yield box
+    for hold in box.made:  # a test that failed half-way leaves no handler waiting
+        hold.go.set()
     controller.stop()
 
 
@@ -254,8 +263,7 @@ async def test_one_email_per_event_after_a_worker_is_killed_mid_send(
     workers = []
     try:
         # 1. Killed while the server holds the confirmation at RCPT: not delivered, claimed.
-        confirmation = Hold("RCPT", address)
-        smtp.holds.append(confirmation)
+        confirmation = smtp.hold("RCPT", address)
         workers.append(await start_worker())
         await orders.place(client, settings, order)
         await until(confirmation.reached, "the confirmation's RCPT")
@@ -269,8 +277,7 @@ async def test_one_email_per_event_after_a_worker_is_killed_mid_send(
         # and before `sent_at` was written.
         workers.append(await start_worker())
         await smtp.wait_for(address, f"Order {oid} confirmed")
-        shipped = Hold("DATA", address, f"Order {oid} shipped")
-        smtp.holds.append(shipped)
+        shipped = smtp.hold("DATA", address, f"Order {oid} shipped")
         await orders.notify_shipment(client, oid, "ship", None, "wms")
         await until(shipped.reached, "the shipped e-mail's DATA")
         await orders.wait_for(client, oid, OrderStatus.SHIPPED, 30)
