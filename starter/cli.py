@@ -16,7 +16,7 @@ from starter.app import app
 from starter.orders import UserError
 
 # Importing a group registers its commands; this order is the order of `orderflow --help`.
-COMMAND_GROUPS = ("orders", "returns", "intake", "inbox", "operations", "security", "erp")
+COMMAND_GROUPS = ("orders", "returns", "money", "intake", "inbox", "operations", "security", "erp")
 for group in COMMAND_GROUPS:
     importlib.import_module(f"starter.commands.{group}")
 

@@ -1,0 +1,162 @@
+"""An order's invoice and credit notes as stored, read for `orderflow invoice`, and how their
+amounts, rates and parties read on the terminal and in the PDF."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from activities.db.models import CreditNote, Invoice, OrderRecord, Refund
+from activities.erp_outbox import refund_document
+from domain import credit_notes, invoicing
+from domain.money import quantum
+from domain.statuses import OrderStatus, PaymentTerms
+from domain.tax import TaxCategory, TaxRates, TaxScheme, TaxTreatment
+from starter.orders import UnknownOrder, UserError
+
+CATEGORY_NAMES: dict[TaxCategory, str] = {
+    TaxCategory.STANDARD: "standard rate",
+    TaxCategory.ZERO: "zero rated",
+    TaxCategory.INTRA_EU_SUPPLY: "intra-EU supply",
+    TaxCategory.REVERSE_CHARGE: "reverse charge",
+    TaxCategory.EXPORT: "export",
+    TaxCategory.EXEMPT: "exempt",
+}
+SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
+TERMS = {PaymentTerms.PREPAID: "prepaid", PaymentTerms.NET_30: "Net-30"}
+
+
+@dataclass(frozen=True)
+class Seller:
+    """Who issues the documents, from the tax rates file."""
+
+    country: str
+    vat_id: str | None
+
+    @classmethod
+    def of(cls, rates: TaxRates) -> "Seller":
+        return cls(country=rates.seller_country, vat_id=rates.seller_vat_id)
+
+
+@dataclass(frozen=True)
+class UndocumentedRefund:
+    """Money given back with no credit document (no RMA, or an invoice without one)."""
+
+    document_no: str
+    amount: Decimal
+    currency: str
+    rma_id: str | None
+
+
+@dataclass(frozen=True)
+class InvoiceDocuments:
+    """The invoice of one order and every credit on it, oldest first, as stored."""
+
+    invoice: invoicing.Invoice
+    credit_notes: list[credit_notes.CreditNote]
+    seller: Seller
+    ship_to: dict[str, str] = field(default_factory=dict)
+    other_refunds: list[UndocumentedRefund] = field(default_factory=list)
+    stored: dict[str, Any] = field(default_factory=dict)
+    """The documents' JSON exactly as the database has them (`--json`)."""
+
+
+def invoice_documents(engine: Engine, order_id: str, seller: Seller) -> InvoiceDocuments:
+    """The order's invoice and credit documents.
+
+    Raises:
+        UnknownOrder: no such order in the read model.
+        UserError: the order is not invoiced, or its invoice predates invoice documents.
+    """
+    with Session(engine) as session:
+        order = session.get(OrderRecord, order_id)
+        invoice = session.scalar(select(Invoice).where(Invoice.order_id == order_id))
+        if invoice is None and order is None:
+            raise UnknownOrder(f"unknown order {order_id}")
+        if invoice is None:
+            assert order is not None
+            raise UserError(_not_invoiced(order_id, order.status))
+        if not invoice.document:
+            raise UserError(
+                f"invoice {invoice.invoice_no} was issued before invoices carried their lines "
+                "and tax; no document to show"
+            )
+        refunds = session.scalars(
+            select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)
+        ).all()
+        notes = {
+            note.refund_id: note
+            for note in session.scalars(
+                select(CreditNote).where(CreditNote.invoice_no == invoice.invoice_no)
+            )
+        }
+        credits: list[dict[str, Any]] = []
+        others: list[UndocumentedRefund] = []
+        for refund in refunds:
+            note = notes.get(refund.id)
+            document = (note.document if note is not None else None) or refund.document
+            if document:
+                credits.append(document)
+            else:
+                others.append(
+                    UndocumentedRefund(
+                        document_no=note.credit_note_no if note else refund_document(refund.id),
+                        amount=Decimal(refund.amount_minor) * quantum(refund.currency),
+                        currency=refund.currency,
+                        rma_id=refund.rma_id,
+                    )
+                )
+        ship_to = (order.order.get("ship_to") or {}) if order is not None else {}
+    return InvoiceDocuments(
+        invoice=invoicing.Invoice.model_validate(invoice.document),
+        credit_notes=[credit_notes.CreditNote.model_validate(c) for c in credits],
+        seller=seller,
+        ship_to={k: str(v) for k, v in ship_to.items() if v},
+        other_refunds=others,
+        stored={"invoice": invoice.document, "credit_notes": credits},
+    )
+
+
+def _not_invoiced(order_id: str, status: str) -> str:
+    if status in {s.value for s in OrderStatus if s.is_final}:
+        return f"order {order_id} has no invoice: it is {status}"
+    return (
+        f"order {order_id} is not invoiced yet: it is {status} "
+        "(the invoice is issued at capture, after delivery)"
+    )
+
+
+def money(amount: Decimal, currency: str, *, symbol: bool = False) -> str:
+    """12.50, or with `symbol` "€ 12.50" (the code where there is no symbol: "CHF 12.50")."""
+    text = f"{amount.quantize(quantum(currency)):,f}"
+    return f"{SYMBOLS.get(currency, currency)} {text}" if symbol else text
+
+
+def rate(treatment: TaxTreatment) -> str:
+    """E.g. "21 %", "5.5 %", "0 %"."""
+    return f"{treatment.rate.normalize():f} %"
+
+
+def tax_name(treatment: TaxTreatment) -> str:
+    """E.g. "VAT 21 % NL, standard rate"."""
+    scheme = "VAT" if treatment.scheme is TaxScheme.VAT else "Sales tax"
+    category = CATEGORY_NAMES.get(treatment.category, treatment.category.value)
+    return f"{scheme} {rate(treatment)} {treatment.jurisdiction}, {category}"
+
+
+def terms(invoice: invoicing.Invoice, *, due: bool = True) -> str:
+    """How the invoice is paid: "Net-30, due 2026-06-01" ("Net-30" without `due`), or
+    "paid on issue (card)"."""
+    if invoice.paid_on_issue:
+        return "paid on issue (card)"
+    name = TERMS.get(invoice.bill_to.payment_terms, invoice.bill_to.payment_terms.value)
+    return f"{name}, due {invoice.due_on}" if due else name
+
+
+def address(ship_to: dict[str, str]) -> str:
+    """One line: name, street, postal code and city, country."""
+    place = " ".join(ship_to[k] for k in ("postal_code", "city") if k in ship_to)
+    parts = [ship_to.get("name", ""), ship_to.get("street", ""), place, ship_to.get("country", "")]
+    return ", ".join(p for p in parts if p)
