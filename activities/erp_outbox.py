@@ -95,9 +95,46 @@ def post_invoice(
             "due_date": invoice.due_date.isoformat(),
             "paid": invoice.paid,
             "payment_reference": payment_reference,
-            "lines": _billed_lines(session, invoice.order_id, invoice.amount, invoice.currency),
+            **_document_facts(session, invoice),
         },
     )
+
+
+def _document_facts(session: Session, invoice: Invoice) -> dict[str, Any]:
+    """Net, tax and gross with the tax by rate and the priced lines, from the invoice's
+    document; an invoice issued before invoices carried tax has only its billed lines."""
+    if not invoice.document:
+        return {"lines": _billed_lines(session, invoice.order_id, invoice.amount, invoice.currency)}
+    document = invoice.document
+    return {
+        "net": document["totals"]["net"],
+        "tax": document["totals"]["tax"],
+        "gross": document["totals"]["gross"],
+        "tax_breakdown": [
+            {
+                "category": entry["treatment"]["category"],
+                "rate": entry["treatment"]["rate"],
+                "base": entry["base"],
+                "tax": entry["tax"],
+            }
+            for entry in document["breakdown"]
+        ],
+        "notes": document.get("notes", []),
+        "lines": [
+            {
+                "kind": line["kind"],
+                "sku": line.get("sku"),
+                "description": line["description"],
+                "quantity": line["quantity"],
+                "unit_net": line["unit_net"],
+                "net": line["net"],
+                "tax": line["tax"],
+                "gross": line["gross"],
+                "tax_rate": line["treatment"]["rate"],
+            }
+            for line in document["lines"]
+        ],
+    }
 
 
 def post_credit_note(session: Session, note: CreditNote, refund: Refund) -> ErpPosting:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from activities.db.models import (
     CarrierLabel,
+    Invoice,
     OrderBalance,
     OrderEvent,
     OrderLineRecord,
@@ -24,6 +25,7 @@ from activities.db.models import (
     Stock,
     StockReservation,
 )
+from domain import credit_notes, invoicing
 from domain.money import from_minor
 from domain.statuses import OrderStatus
 
@@ -57,6 +59,7 @@ def check_database(
             *_billed_equals_shipped(session, money),
             *_captured_within_authorised(money),
             *_refunded_within_captured(session),
+            *_credited_within_invoiced(session),
             *_one_live_label(session),
             *_stopped_orders_hold_nothing(session, money),
             *_approval_before_stock(session, manager_threshold),
@@ -154,7 +157,10 @@ def _goods_out_value(session: Session) -> dict[str, Decimal]:
 
 
 def _billed_equals_shipped(session: Session, money: Payments) -> list[Violation]:
+    """Invoiced goods = goods out; invoiced = goods + charged shipping + tax; captured =
+    invoiced. (Invoices issued before they carried tax: captured = goods out.)"""
     shipped = _goods_out_value(session)
+    invoices = {row.order_id: row for row in session.scalars(select(Invoice))}
     found = []
     for order in session.scalars(select(OrderRecord)):
         status = OrderStatus(order.status)
@@ -162,14 +168,62 @@ def _billed_equals_shipped(session: Session, money: Payments) -> list[Violation]
             continue  # still running: billed at delivery
         captured = from_minor(money[order.order_id].get("CAPTURE", 0), order.currency)
         owed = shipped.get(order.order_id, Decimal(0)).quantize(Decimal("0.01"))
-        if captured != owed:
-            found.append(
-                Violation(
-                    order_id=order.order_id,
-                    rule="billed-shipped",
-                    detail=f"{status.value}: goods out worth {owed} but captured {captured}",
-                )
-            )
+        invoice = invoices.get(order.order_id)
+        if invoice is not None and invoice.document:
+            problems = _invoice_problems(invoice, owed, captured)
+        elif captured != owed:
+            problems = [f"goods out worth {owed} but captured {captured}"]
+        else:
+            problems = []
+        found += [
+            Violation(order_id=order.order_id, rule="billed-shipped", detail=f"{status.value}: {p}")
+            for p in problems
+        ]
+    return found
+
+
+def _invoice_problems(invoice: Invoice, owed: Decimal, captured: Decimal) -> list[str]:
+    document = invoicing.Invoice.model_validate(invoice.document)
+    goods = sum(
+        (line.net for line in document.lines if line.kind == invoicing.LineKind.GOODS),
+        Decimal(0),
+    )
+    problems = []
+    if goods != owed:
+        problems.append(f"invoice {invoice.invoice_no} bills goods of {goods}, goods out {owed}")
+    totals = document.totals
+    if totals.gross != totals.net + totals.tax or totals.net != sum(
+        (line.net for line in document.lines), Decimal(0)
+    ):
+        problems.append(f"invoice {invoice.invoice_no} does not add up: {totals}")
+    if totals.tax != sum((entry.tax for entry in document.breakdown), Decimal(0)):
+        problems.append(f"invoice {invoice.invoice_no}: tax {totals.tax} != its breakdown")
+    if captured != invoice.amount or invoice.amount != totals.gross:
+        problems.append(
+            f"invoice {invoice.invoice_no} of {totals.gross} ({invoice.amount} booked) "
+            f"but captured {captured}"
+        )
+    return problems
+
+
+def _credited_within_invoiced(session: Session) -> list[Violation]:
+    """Per tax rate, what the credits gave back (base and tax) never exceeds the invoice, no
+    SKU is credited more often than it was invoiced, and each credit adds up."""
+    credits: dict[str, list[credit_notes.CreditNote]] = defaultdict(list)
+    for row in session.scalars(
+        select(Refund).where(Refund.document.is_not(None)).order_by(Refund.id)
+    ):
+        credits[row.order_id].append(credit_notes.CreditNote.model_validate(row.document))
+    found = []
+    for invoice in session.scalars(select(Invoice).where(Invoice.document.is_not(None))):
+        notes = credits.get(invoice.order_id)
+        if not notes:
+            continue
+        document = invoicing.Invoice.model_validate(invoice.document)
+        found += [
+            Violation(order_id=invoice.order_id, rule="credited-within-invoiced", detail=problem)
+            for problem in credit_notes.credit_problems(document, notes)
+        ]
     return found
 
 

@@ -4,7 +4,6 @@ import hashlib
 import random
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -14,10 +13,13 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import billing, invoices
 from activities.audit import record
-from activities.db.models import Invoice, OrderBalance, Payment, utcnow
-from activities.erp_outbox import post_cancellation, post_invoice
-from domain.money import to_minor
+from activities.billing import MoneyRules
+from activities.db.models import OrderBalance, Payment, utcnow
+from activities.erp_outbox import post_cancellation
+from domain import invoicing
+from domain.money import from_minor, to_minor
 from domain.statuses import OrderStatus, PaymentTerms
 from domain.steps import (
     CaptureRequest,
@@ -26,6 +28,7 @@ from domain.steps import (
     PaymentRequest,
     StatusChange,
 )
+from domain.tax import NoTaxRate
 
 
 class GatewayDeclined(Exception):
@@ -83,9 +86,45 @@ class SimulatedGateway:
 class PaymentActivities:
     """Authorise, capture and void, each written once to the `payments` ledger by its key."""
 
-    def __init__(self, engine: Engine, gateway: PaymentGateway) -> None:
+    def __init__(
+        self, engine: Engine, gateway: PaymentGateway, rules: MoneyRules | None = None
+    ) -> None:
         self._engine = engine
         self._gateway = gateway
+        self._rules = rules
+
+    def _to_authorise(self, request: PaymentRequest) -> Decimal:
+        """The goods with the dearest shipping the rules can charge and the tax on both (an
+        authorisation made before is kept: the ledger has its amount)."""
+        key = f"{request.order_id}/authorize"
+        with Session(self._engine) as session:
+            made = session.scalar(select(Payment).where(Payment.idempotency_key == key))
+            if made is not None:
+                return from_minor(made.amount_minor, made.currency)
+            if self._rules is None:
+                return request.amount
+            try:
+                return billing.estimate(session, self._rules, request.order_id, utcnow().date())
+            except (NoTaxRate, ValueError):  # not in the read model, or no rate: the goods
+                return request.amount
+
+    def _bill(self, request: CaptureRequest) -> tuple[invoicing.Invoice | None, Decimal]:
+        """The invoice to issue and the amount to capture: an invoice issued already keeps
+        its amount (a retried capture); an order captured without delivered units (placed
+        before invoices carried tax) bills `request.amount` as it is."""
+        with Session(self._engine) as session:
+            issued = invoices.invoice_of(session, request.order_id)
+            if issued is not None:
+                return None, issued.amount
+            if request.delivered is None or self._rules is None:
+                return None, request.amount
+            try:
+                bill = billing.draft(
+                    session, self._rules, request.order_id, request.delivered, utcnow().date()
+                )
+            except NoTaxRate as missing:
+                raise ApplicationError(str(missing), type="NoTaxRate", non_retryable=True) from None
+        return bill, bill.totals.gross
 
     @activity.defn
     def authorize_payment(self, request: PaymentRequest) -> PaymentAuthorization:
@@ -98,28 +137,29 @@ class PaymentActivities:
         key = f"{request.order_id}/authorize"
         terms = request.customer.payment_terms
 
-        def authorize() -> str:
+        def authorize(amount: Decimal) -> str:
             if terms == PaymentTerms.NET_30:
                 return f"credit_{request.order_id}"
             try:
-                return self._gateway.authorize(key, request.amount, request.currency)
+                return self._gateway.authorize(key, amount, request.currency)
             except GatewayDeclined as declined:
                 raise ApplicationError(
                     str(declined), type="PaymentDeclined", non_retryable=True
                 ) from declined
 
+        amount = self._to_authorise(request)
         reference = self._once(
             key,
             request.order_id,
             "AUTHORIZE",
-            to_minor(request.amount, request.currency),
+            to_minor(amount, request.currency),
             request.currency,
-            authorize,
+            lambda: authorize(amount),
         )
         return PaymentAuthorization(
             order_id=request.order_id,
             method=terms.value,
-            amount=request.amount,
+            amount=amount,
             currency=request.currency,
             reference=reference,
         )
@@ -201,11 +241,21 @@ class PaymentActivities:
 
     @activity.defn
     def capture_payment(self, request: CaptureRequest) -> CaptureResult:
-        """Take the money (card) or issue the Net-30 invoice; always issue the invoice."""
+        """Take the money (card) or bill the account (Net-30); always issue the invoice.
+
+        The invoice is drafted first (goods delivered, shipping charge, tax) and its gross is
+        what is captured; the numbered invoice, the refund bound and the ERP posting are then
+        written in one transaction.
+
+        Raises:
+            ApplicationError: "NoTaxRate" (non-retryable): the rates table lacks the
+                destination; add it and redrive the order (`orderflow redrive`).
+        """
         auth = request.authorization
         key = f"{request.order_id}/capture"
         prepaid = auth.method == PaymentTerms.PREPAID.value
-        minor = to_minor(request.amount, auth.currency)
+        bill, amount = self._bill(request)
+        minor = to_minor(amount, auth.currency)
         reference = self._once(
             key,
             request.order_id,
@@ -213,9 +263,7 @@ class PaymentActivities:
             minor,
             auth.currency,
             lambda: (
-                self._gateway.capture(key, auth.reference, request.amount)
-                if prepaid
-                else auth.reference
+                self._gateway.capture(key, auth.reference, amount) if prepaid else auth.reference
             ),
         )
         with Session(self._engine) as session, session.begin():
@@ -228,33 +276,19 @@ class PaymentActivities:
                         refunded_minor=0,
                     )
                 )
-            invoice = session.scalar(select(Invoice).where(Invoice.order_id == request.order_id))
-            if invoice is None:
-                net = request.customer.payment_terms == PaymentTerms.NET_30
-                invoice = Invoice(
-                    invoice_no=f"INV-{request.order_id}",
-                    order_id=request.order_id,
-                    amount=request.amount,
-                    currency=auth.currency,
-                    terms=request.customer.payment_terms.value,
-                    due_date=utcnow().date() + timedelta(days=30 if net else 0),
-                    paid=not net,
-                )
-                session.add(invoice)
-                session.flush()  # a concurrent attempt's invoice fails here: one posting
-                post_invoice(session, invoice, request.customer, reference)
+            invoice = invoices.issue(session, request, bill, amount, reference)
             record(
                 session,
                 StatusChange(
                     order_id=request.order_id,
                     step="captured",
                     status=OrderStatus.COMPLETED,
-                    reason=f"invoice {invoice.invoice_no} {request.amount} {auth.currency}",
+                    reason=f"invoice {invoice.invoice_no} {invoice.amount} {auth.currency}",
                 ),
             )
             return CaptureResult(
                 order_id=request.order_id,
-                amount=request.amount,
+                amount=invoice.amount,
                 currency=auth.currency,
                 reference=reference,
                 invoice_no=invoice.invoice_no,

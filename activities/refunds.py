@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import credits
 from activities.audit import record
+from activities.billing import MoneyRules
 from activities.db.models import (
     CreditNote,
     Invoice,
@@ -16,11 +18,14 @@ from activities.db.models import (
     Payment,
     Refund,
     ReturnAuthorization,
+    utcnow,
 )
-from activities.erp_outbox import post_credit_note, post_refund
+from activities.erp_outbox import post_credit_note, post_refund, refund_document
 from activities.errors import refused
 from activities.metrics import refund_booked
+from activities.numbering import document_no, next_number
 from activities.payments import PaymentGateway
+from domain import credit_notes
 from domain.money import from_minor, to_minor
 from domain.returns import RefundRequest, RefundResult
 from domain.statuses import OrderStatus, PaymentTerms
@@ -33,9 +38,24 @@ class RefundActivities:
     """Refunds booked in `refunds` and `order_balances` first; then the gateway pays out
     (card) or a credit note credits the invoice (account terms)."""
 
-    def __init__(self, engine: Engine, gateway: PaymentGateway) -> None:
+    def __init__(
+        self, engine: Engine, gateway: PaymentGateway, rules: MoneyRules | None = None
+    ) -> None:
         self._engine = engine
         self._gateway = gateway
+        self._rules = rules
+
+    def _priced(
+        self, request: RefundRequest
+    ) -> tuple[RefundRequest, credit_notes.CreditNote | None]:
+        """The amount to give back as finance prices it (see `activities.credits`)."""
+        if self._rules is None:
+            return request, None
+        with Session(self._engine) as session:
+            try:
+                return credits.price(session, self._rules, request, utcnow().date())
+            except credit_notes.CreditRefused as why:
+                raise refused(f"{request.rma_id}: {why}", "RefundExceedsCapture") from None
 
     @activity.defn
     def refund(self, request: RefundRequest) -> RefundResult:
@@ -54,10 +74,11 @@ class RefundActivities:
             ApplicationError: "RefundExceedsCapture", "NothingCaptured", "CurrencyMismatch",
                 "UnknownRma" or "IdempotencyKeyReused" (all non-retryable).
         """
+        request, note = self._priced(request)
         done = self._existing_refund(request)
         if done is not None and done.reference != PENDING:
             return done
-        capture = self._book_ledger(request)
+        capture = self._book_ledger(request, note)
         done = self._existing_refund(request)
         if done is not None and done.reference == PENDING:  # card: the money leaves now
             reference = self._gateway.refund(request.idempotency_key, capture, request.amount)
@@ -72,7 +93,7 @@ class RefundActivities:
         assert done is not None
         return done
 
-    def _book_ledger(self, request: RefundRequest) -> str:
+    def _book_ledger(self, request: RefundRequest, note: credit_notes.CreditNote | None) -> str:
         """The ledger row and the balance, once per key; returns the capture reference."""
         minor = to_minor(request.amount, request.currency)
         try:
@@ -86,7 +107,7 @@ class RefundActivities:
                 capture = self._check_refund(session, request, minor)
                 booked = None
                 if not _refund_row(session, request.idempotency_key):
-                    booked = _book_refund(session, request, minor)
+                    booked = _book_refund(session, request, minor, note)
             if booked is not None:  # committed by this attempt: counted once per key
                 refund_booked(minor, request.currency, booked)
             return capture
@@ -150,12 +171,16 @@ class RefundActivities:
             )
 
 
-def _book_refund(session: Session, request: RefundRequest, minor: int) -> str:
+def _book_refund(
+    session: Session, request: RefundRequest, minor: int, note: credit_notes.CreditNote | None
+) -> str:
     """Book the ledger row; returns how the money goes back: "card" or "credit_note"."""
     keys = {"idempotency_key", "order_id", "rma_id", "currency"}
     refund = Refund(**request.model_dump(include=keys), amount_minor=minor, reference=PENDING)
     session.add(refund)
     session.flush()
+    if note is not None:
+        note = note.model_copy(update={"credit_note_no": refund_document(refund.id)})
     session.execute(  # the CHECK refunds_within_capture is the guard
         update(OrderBalance)
         .where(OrderBalance.order_id == request.order_id)
@@ -173,13 +198,19 @@ def _book_refund(session: Session, request: RefundRequest, minor: int) -> str:
     invoice = session.scalar(select(Invoice).where(Invoice.order_id == request.order_id))
     kind = "card"
     if invoice is not None and invoice.terms != PaymentTerms.PREPAID.value:
-        note = _credit_note(session, refund, invoice, request.amount)
-        refund.reference = note.credit_note_no
+        credit = _credit_note(session, refund, invoice, request.amount, note)
+        refund.reference = credit.credit_note_no
         what += f" as credit note {refund.reference} on {invoice.invoice_no}"
         kind = "credit_note"
-        post_credit_note(session, note, refund)  # the ERP learns it with the ledger, or never
+        note = note.model_copy(update={"credit_note_no": credit.credit_note_no}) if note else None
+        post_credit_note(session, credit, refund)  # the ERP learns it with the ledger, or never
     else:
         post_refund(session, refund, invoice.invoice_no if invoice else None)
+    if note is not None:
+        refund.document = note.model_dump(mode="json")
+        fee = sum((line.restocking_fee for line in note.lines), Decimal(0))
+        if fee:
+            what += f" (restocking fee {fee} net kept)"
     step = f"refund/{request.idempotency_key}"
     record(
         session,
@@ -190,15 +221,28 @@ def _book_refund(session: Session, request: RefundRequest, minor: int) -> str:
     return kind
 
 
-def _credit_note(session: Session, refund: Refund, invoice: Invoice, amount: Decimal) -> CreditNote:
-    """Credit the invoice: the customer owes that much less (or has it on account if paid)."""
+def _credit_note(
+    session: Session,
+    refund: Refund,
+    invoice: Invoice,
+    amount: Decimal,
+    priced: credit_notes.CreditNote | None,
+) -> CreditNote:
+    """Credit the invoice: the customer owes that much less (or has it on account if paid).
+    Numbered without gaps per year (CN-2026-000007)."""
+    year = utcnow().year
     note = CreditNote(
-        credit_note_no=f"CN-{refund.id:06d}",
+        credit_note_no=document_no("CN", year, next_number(session, "CN", year)),
         refund_id=refund.id,
         invoice_no=invoice.invoice_no,
         amount=amount,
         currency=refund.currency,
     )
+    if priced is not None:
+        note.net, note.tax = priced.totals.net, priced.totals.tax
+        note.restocking_fee = sum((line.restocking_fee for line in priced.lines), Decimal(0))
+        priced = priced.model_copy(update={"credit_note_no": note.credit_note_no})
+        note.document = priced.model_dump(mode="json")
     session.add(note)
     return note
 

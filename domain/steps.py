@@ -81,7 +81,11 @@ class CaptureRequest(BaseModel):
     order_id: str
     authorization: PaymentAuthorization
     amount: Decimal
+    """The goods delivered at the order's prices (net)."""
     customer: CustomerTerms
+    delivered: dict[str, int] | None = None
+    """Units per SKU delivered, billed with shipping and tax (None: orders captured before
+    invoices carried them bill `amount` as it is)."""
 
 
 class CaptureResult(BaseModel):

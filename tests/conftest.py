@@ -21,6 +21,7 @@ from workers.worker import build_worker
 from workflows import search
 
 CATALOG = Path(__file__).parents[1] / "starter" / "demo" / "catalog.json"
+MONEY = Path(__file__).parent / "money"
 POSTGRES_ADMIN_URL = os.environ.get("ORDERFLOW_TEST_POSTGRES_URL")
 
 _exit_status = 0
@@ -133,6 +134,10 @@ def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
         "task_queue": f"orders-{uuid.uuid4().hex[:8]}",
         "carrier_latency_ms": "1-5",
         "activity_threads": 24,
+        # Money that is not the test's subject: no tax, no shipping charge, no restocking fee
+        # (tests about them pass tax_rates_file=None, charges_file=None: the real tables).
+        "tax_rates_file": MONEY / "no_tax.json",
+        "charges_file": MONEY / "no_charges.json",
         **(marker.kwargs if marker else {}),
     }
     return Settings(**values)  # type: ignore[arg-type]

@@ -26,6 +26,20 @@ ADDRESSES = {
         "postal_code": "60327",
         "country": "DE",
     },
+    "FR": {
+        "name": "Atelier Dupont SARL",
+        "street": "14 Rue de la Republique",
+        "city": "Lyon",
+        "postal_code": "69002",
+        "country": "FR",
+    },
+    "US": {
+        "name": "Hudson Supply Co",
+        "street": "100 River Street",
+        "city": "Hoboken",
+        "postal_code": "07030",
+        "country": "US",
+    },
     "ES": {
         "name": "Lucia Garcia",
         "street": "Calle Mayor 5",
@@ -143,3 +157,13 @@ def net30_customer(engine: Engine, limit: str) -> str:
     }
     load_catalog(engine, {"customers": [row]})
     return customer_id
+
+
+def invoice_no(engine: Engine, order_id: str) -> str:
+    """The number the order's invoice was issued under (INV-2026-000042)."""
+    from activities.db.models import Invoice
+
+    with Session(engine) as session:
+        number = session.scalar(select(Invoice.invoice_no).where(Invoice.order_id == order_id))
+    assert number is not None, f"order {order_id} has no invoice"
+    return number

@@ -83,6 +83,13 @@ class Settings(BaseSettings):
         default="30-120", description="simulated payment gateway round trip, ms (0: none)"
     )
     routing_rules_file: Path | None = None
+    tax_rates_file: Path | None = Field(
+        default=None, description="VAT / sales tax rates (JSON); unset: domain/data/tax_rates.json"
+    )
+    charges_file: Path | None = Field(
+        default=None,
+        description="shipping charge and restocking fee rules (JSON); unset: domain/data/",
+    )
 
     # Approval inbox (`orderflow serve`) and e-mail
     web_host: str = "127.0.0.1"

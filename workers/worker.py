@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.approvals import ApprovalActivities
 from activities.backorders import BackorderActivities
 from activities.baseline import noop
+from activities.billing import MoneyRules
 from activities.carriers import carriers_from_config
 from activities.customer_notices import CustomerMail, reach_customers
 from activities.db.engine import make_engine
@@ -56,6 +57,11 @@ def sla_policy(settings: Settings) -> SlaPolicy:
         rma_expire_after=settings.rma_expire_after,
         booking_attempts=settings.booking_attempts,
     )
+
+
+def money_rules(settings: Settings) -> MoneyRules:
+    """Tax rates and charges: the configured files, else the bundled ones (domain/data)."""
+    return MoneyRules.load(settings.tax_rates_file, settings.charges_file)
 
 
 def routing_rules(settings: Settings) -> RoutingRules:
@@ -133,12 +139,13 @@ def build_activities(
     gateway = SimulatedGateway(
         rng=random.Random(), latency_ms=milliseconds(settings.gateway_latency_ms)
     )
-    payments = PaymentActivities(engine, gateway)
+    money = money_rules(settings)
+    payments = PaymentActivities(engine, gateway, money)
     shipping = ShippingActivities(engine, list(carriers))
     backorders = BackorderActivities(client)
     approvals = ApprovalActivities(engine, mail)
     returns = ReturnsActivities(engine, list(carriers))
-    refunds = RefundActivities(engine, gateway)
+    refunds = RefundActivities(engine, gateway, money)
     erp = ErpActivities(engine, erp_adapter(settings), delivery_policy(settings))
     return [
         erp.deliver_erp_postings,

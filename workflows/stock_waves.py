@@ -198,6 +198,7 @@ class StockWaves(OrderJournal):
                 authorization=self._state.payment,
                 amount=amount,
                 customer=v.customer,
+                delivered=delivered,
             ),
             summary="capture payment and issue invoice",
         )

@@ -366,6 +366,7 @@ class Refund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the credit, priced
 
 
 class CreditNote(Base):

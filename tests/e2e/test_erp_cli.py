@@ -20,6 +20,7 @@ from activities.erp import WebhookErp
 from activities.erp_delivery import DeliveryPolicy, deliver_round
 from starter.stack import port_open
 from tests.e2e.conftest import ORDERFLOW, free_port, orderflow, wait_until_listening
+from tests.factories import invoice_no
 from tests.simulated_erp import authorize, capture, placed, postings
 from workers.settings import Settings
 from workflows.erp_dispatcher import dispatcher_id
@@ -64,7 +65,7 @@ def test_reconcile_report_and_retry_against_the_simulated_erp(
         capture(engine, order, authorize(engine, order))
         pending = orderflow("reconcile", env=env)
         assert pending.returncode == 1, pending.stderr
-        assert "pending" in pending.stdout and f"INV-{order.order_id}" in pending.stdout
+        assert "pending" in pending.stdout and invoice_no(engine, order.order_id) in pending.stdout
 
         # The same secret on both sides: a file under the install's home.
         erp = WebhookErp(url, settings.erp_signing_secret(), 5)
@@ -73,7 +74,7 @@ def test_reconcile_report_and_retry_against_the_simulated_erp(
         clean = orderflow("reconcile", env=env)
         assert clean.returncode == 0, clean.stdout + clean.stderr
         assert "1 invoice" in clean.stdout and "clean, no differences" in clean.stdout
-        assert json.loads(store.read_text())[0]["document"] == f"INV-{order.order_id}"
+        assert json.loads(store.read_text())[0]["document"] == invoice_no(engine, order.order_id)
 
         control(url, refuse=[order.customer_id])  # the ERP no longer knows the customer
         refused = placed(engine)

@@ -25,6 +25,7 @@ from domain.order import Order
 from domain.returns import RefundRequest
 from starter.erp_sim import Behaviour
 from tests.e2e.conftest import free_port
+from tests.factories import invoice_no
 from tests.simulated_erp import (
     NET30,
     SimulatedErp,
@@ -101,11 +102,11 @@ def test_a_posting_commits_with_its_invoice_or_not_at_all(
     [invoice] = postings(db)
     assert (invoice.kind, invoice.document, invoice.seq, invoice.state) == (
         "invoice",
-        f"INV-{order.order_id}",
+        invoice_no(db, order.order_id),
         1,
         "pending",
     )
-    assert invoice.idempotency_key == f"{order.order_id}:invoice:INV-{order.order_id}"
+    assert invoice.idempotency_key == f"{order.order_id}:invoice:{invoice_no(db, order.order_id)}"
     data = invoice.payload
     assert (data["customer_id"], data["customer_name"], data["amount"]) == (
         "C-WEB-001",
@@ -147,7 +148,7 @@ def test_credit_notes_refunds_and_cancellations_are_posted_once_each_in_order(db
     assert postings(db, never_authorised.order_id) == []
     notes = postings(db, account.order_id)[1:]
     assert [p.document[:3] for p in notes] == ["CN-", "CN-"]
-    assert notes[0].payload["invoice_no"] == f"INV-{account.order_id}"
+    assert notes[0].payload["invoice_no"] == invoice_no(db, account.order_id)
     assert postings(db, card.order_id)[1].document.startswith("RF-")
     assert {d.state for d in documents(db)} == {"pending"}  # every document has its posting
 
@@ -201,21 +202,21 @@ def test_a_refused_posting_goes_dead_holds_its_order_back_until_retried(db: Engi
     refund(db, account, "r1", "10.00")
     other = placed(db)
     capture(db, other, authorize(db, other))
-    invoice_no = f"INV-{account.order_id}"
-    with SimulatedErp(Behaviour(refuse=[invoice_no])) as sim:
+    number = invoice_no(db, account.order_id)
+    with SimulatedErp(Behaviour(refuse=[number])) as sim:
         erp = sim.adapter()
         first = deliver_all(db, erp)
         assert (first[0].delivered, first[0].refused) == (1, 1)  # the other order goes on
         dead, note = postings(db, account.order_id)
         assert (dead.state, dead.attempts) == ("dead", 1)
-        assert dead.last_error == f"422 refused: the posting contains '{invoice_no}'"
+        assert dead.last_error == f"422 refused: the posting contains '{number}'"
         assert note.state == "pending" and note.attempts == 0  # held back behind its invoice
         summary = erp_outbox(db)
         assert summary["dead"] == 1 and summary["pending"] == 1
         assert summary["dead_letters"][0]["reason"] == dead.last_error
-        assert summary["dead_letters"][0]["document"] == invoice_no
+        assert summary["dead_letters"][0]["document"] == number
         problems = {d.document: d.problem for d in reconcile(documents(db), erp.acknowledged())}
-        assert problems == {invoice_no: "dead", note.document: "pending"}
+        assert problems == {number: "dead", note.document: "pending"}
 
         sim.control(refuse=[])  # the ERP's people fixed the master data
         [(again, was)] = retry_dead(db, order_id=account.order_id)

@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -19,6 +20,7 @@ from activities.credit import exposure
 from activities.db.models import (
     CarrierLabel,
     CreditNote,
+    Invoice,
     OrderBalance,
     OrderEvent,
     OrderRecord,
@@ -353,12 +355,16 @@ def test_a_net30_refund_is_a_credit_note_and_no_money_leaves(engine: Engine) -> 
 
     assert gateway.refunds == []  # no money left the company
     with Session(engine) as session:
+        invoice_no = session.scalar(
+            select(Invoice.invoice_no).where(Invoice.order_id == order.order_id)
+        )
+        assert invoice_no is not None and invoice_no.startswith(f"INV-{date.today().year}-")
         notes = session.scalars(select(CreditNote)).all()
-        mine = [n for n in notes if n.invoice_no == f"INV-{order.order_id}"]
+        mine = [n for n in notes if n.invoice_no == invoice_no]
         assert [(n.credit_note_no, n.amount) for n in mine] == [(first.reference, Decimal("10.00"))]
         assert exposure(session, terms.customer_id, excluding_order_id="") == Decimal("20.00")
     assert audit_lines(engine, order.order_id, "refunded") == [
-        f"no RMA: refunded 10.00 EUR as credit note {first.reference} on INV-{order.order_id}"
+        f"no RMA: refunded 10.00 EUR as credit note {first.reference} on {invoice_no}"
     ]
 
 

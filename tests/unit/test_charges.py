@@ -24,7 +24,7 @@ from domain.returns import Disposition, InspectionLine
 from domain.shipping import Zone
 
 CONFIG = ChargesConfig.model_validate_json(
-    (Path(__file__).parents[2] / "starter/demo/charges.json").read_text()
+    (Path(__file__).parents[2] / "domain/data/charges.json").read_text()
 )
 EUR = CONFIG.shipping["EUR"]
 POLICY = CONFIG.restocking

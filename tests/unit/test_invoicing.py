@@ -14,7 +14,7 @@ from domain.returns import Disposition, InspectionLine
 from domain.statuses import PaymentTerms
 from domain.tax import TaxCategory, TaxRates, TaxScheme
 
-DEMO = Path(__file__).parents[2] / "starter/demo"
+DEMO = Path(__file__).parents[2] / "domain" / "data"
 RATES = TaxRates.model_validate_json((DEMO / "tax_rates.json").read_text())
 CHARGES = ChargesConfig.model_validate_json((DEMO / "charges.json").read_text())
 ISSUED = date(2024, 6, 3)

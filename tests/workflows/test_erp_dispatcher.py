@@ -24,7 +24,7 @@ from starter import orders
 from starter.erp_sim import Behaviour
 from starter.reconcile import reconcile_with_erp
 from tests.e2e.conftest import orderflow
-from tests.factories import make_order, new_sku
+from tests.factories import invoice_no, make_order, new_sku
 from tests.simulated_erp import SECRET, SimulatedErp, authorize, capture, own_database, placed
 from tests.simulated_erp import postings as postings_of
 from workers.settings import Settings
@@ -122,9 +122,18 @@ async def test_an_erp_down_while_orders_are_invoiced_books_each_posting_once_whe
     status = sim.status()
     assert (status["booked"], status["replays"], status["out_of_order"]) == (51, 0, 0)
     assert status["unavailable"] < 50  # it probed the outage, it did not send everything
-    invoice = sim.booked[f"{order_id}:invoice:INV-{order_id}"]
-    assert (invoice["amount"], invoice["currency"]) == ("30.00", "EUR")
-    assert invoice["data"]["lines"][0]["quantity"] == 3
+    invoice = sim.booked[f"{order_id}:invoice:{invoice_no(engine, order_id)}"]
+    # 3 x 10.00 to Amsterdam from AMS: 4.95 domestic shipping, 21 % VAT on both
+    assert (invoice["amount"], invoice["currency"]) == ("42.29", "EUR")
+    data = invoice["data"]
+    assert (data["net"], data["tax"], data["gross"]) == ("34.95", "7.34", "42.29")
+    assert [(t["category"], t["rate"], t["base"]) for t in data["tax_breakdown"]] == [
+        ("S", "21", "34.95")
+    ]
+    assert [(line["kind"], line["quantity"]) for line in data["lines"]] == [
+        ("goods", 3),
+        ("shipping", 1),
+    ]
     assert invoice["data"]["customer_id"] == "C-WEB-001"
     result = await asyncio.to_thread(reconcile_with_erp, settings)
     assert result["ok"] and result["documents"] == {"invoice": 51}, result
@@ -140,7 +149,8 @@ async def test_a_refused_posting_is_a_dead_letter_in_the_ui_until_erp_retry(
     await asyncio.to_thread(capture, engine, order, authorize(engine, order))
     [posting] = postings_of(engine)
     shown = await details(handoff.dispatcher, f"#{posting.id} order {order.order_id}")
-    assert f"invoice INV-{order.order_id} (1 try): 422 refused: the posting contains" in shown
+    number = invoice_no(engine, order.order_id)
+    assert f"invoice {number} (1 try): 422 refused: the posting contains" in shown
     assert "`orderflow erp retry ID`" in shown
 
     sim.control(refuse=[])

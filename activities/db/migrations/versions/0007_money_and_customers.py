@@ -1,5 +1,6 @@
 """money as finance sees it: customers' e-mail and VAT id, products' tax class, invoices and
-credit notes with net / tax / shipping and their document, gapless document numbers
+credit notes with net / tax / shipping and their document (refunds too), gapless
+document numbers
 
 Revision ID: 0007
 Revises: 0006
@@ -32,6 +33,8 @@ def upgrade() -> None:
         for name in ("net", "tax", "restocking_fee"):
             table.add_column(sa.Column(name, MONEY, nullable=True))
         table.add_column(sa.Column("document", sa.JSON(), nullable=True))
+    with op.batch_alter_table("refunds") as table:
+        table.add_column(sa.Column("document", sa.JSON(), nullable=True))
     op.create_table(
         "document_numbers",
         sa.Column("series", sa.String(length=8), nullable=False),
@@ -43,6 +46,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("document_numbers")
+    with op.batch_alter_table("refunds") as table:
+        table.drop_column("document")
     with op.batch_alter_table("credit_notes") as table:
         for name in ("document", "restocking_fee", "tax", "net"):
             table.drop_column(name)

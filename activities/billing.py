@@ -1,0 +1,158 @@
+"""What an order's invoice says: the goods billed, the shipping charge and the tax, drafted
+from the read model (lines, customer, shipments) and the configured rules (`MoneyRules`).
+
+Pure money rules live in `domain/` (tax, charges, invoicing, credit notes); this module only
+gathers their inputs from the database.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from activities.db.models import (
+    Customer,
+    OrderLineRecord,
+    OrderRecord,
+    Product,
+    ShipmentRecord,
+    Warehouse,
+)
+from domain.charges import ChargesConfig, FlatPerZone, ShippingCharge, shipping_charge
+from domain.invoicing import BillLine, BillTo, Invoice, draft_invoice
+from domain.money import round_half_up
+from domain.statuses import PaymentTerms
+from domain.tax import TaxRates
+
+DATA = Path(__file__).parents[1] / "domain" / "data"
+GOODS_OUT = ("SHIPPED", "DELIVERED")
+BOOKED_RATE_RESERVE = Decimal("0.20")
+"""Under the booked-rate rule the charge is unknown at authorisation: the estimate reserves
+this share of the goods' net for it."""
+
+
+@dataclass(frozen=True)
+class MoneyRules:
+    """The configured tax rates and charges (data files, see Settings)."""
+
+    rates: TaxRates
+    charges: ChargesConfig
+
+    @classmethod
+    def load(cls, tax_rates_file: Path | None, charges_file: Path | None) -> "MoneyRules":
+        rates = (tax_rates_file or DATA / "tax_rates.json").read_text()
+        charges = (charges_file or DATA / "charges.json").read_text()
+        return cls(
+            rates=TaxRates.model_validate_json(rates),
+            charges=ChargesConfig.model_validate_json(charges),
+        )
+
+
+def bill_to(session: Session, order: OrderRecord) -> BillTo:
+    """Who is billed and where the goods go (the destination decides the tax)."""
+    customer = session.get(Customer, order.customer_id)
+    ship_to = order.order.get("ship_to") or {}
+    return BillTo(
+        customer_id=order.customer_id,
+        name=customer.name if customer else "",
+        country=str(ship_to.get("country", "")),
+        postal_code=str(ship_to.get("postal_code", "")),
+        vat_id=customer.vat_id if customer else None,
+        payment_terms=PaymentTerms(customer.payment_terms if customer else "prepaid"),
+    )
+
+
+def goods(session: Session, order_id: str, units: Mapping[str, int]) -> list[BillLine]:
+    """The goods billed: `units` per SKU at the order's prices, with each product's tax class."""
+    lines = session.scalars(
+        select(OrderLineRecord).where(OrderLineRecord.order_id == order_id).order_by("sku")
+    ).all()
+    products = {
+        p.sku: p
+        for p in session.scalars(select(Product).where(Product.sku.in_([x.sku for x in lines])))
+    }
+    billed = []
+    for line in lines:
+        quantity = units.get(line.sku, 0)
+        if quantity <= 0:
+            continue
+        product = products.get(line.sku)
+        billed.append(
+            BillLine(
+                sku=line.sku,
+                quantity=quantity,
+                unit_net=line.unit_price,
+                tax_class=product.tax_class if product else None,
+                description=product.name if product else line.sku,
+            )
+        )
+    return billed
+
+
+def shipping(
+    session: Session, rules: MoneyRules, order: OrderRecord, goods_net: Decimal, to: BillTo
+) -> ShippingCharge | None:
+    """The charge for the parcels that left (None: no rule for the order's currency)."""
+    policy = rules.charges.shipping.get(order.currency)
+    if policy is None:
+        return None
+    parcels = session.scalars(
+        select(ShipmentRecord).where(
+            ShipmentRecord.order_id == order.order_id, ShipmentRecord.state.in_(GOODS_OUT)
+        )
+    ).all()
+    countries = {w.code: w.country for w in session.scalars(select(Warehouse))}
+    origins = [countries.get(p.warehouse, to.country) for p in parcels] or [to.country]
+    booked = [p.cost for p in parcels if p.cost is not None]
+    if not isinstance(policy.rule, FlatPerZone) and not booked:
+        booked = [Decimal(0)]
+    return shipping_charge(policy, order.currency, goods_net, to.country, origins, booked)
+
+
+def draft(
+    session: Session, rules: MoneyRules, order_id: str, units: Mapping[str, int], on: date
+) -> Invoice:
+    """The invoice of `units` delivered, unnumbered (numbered when it is issued).
+
+    Raises:
+        ValueError: nothing to bill; domain.tax.NoTaxRate: no rate for the destination.
+    """
+    order = session.get(OrderRecord, order_id)
+    if order is None:
+        raise ValueError(f"order {order_id} is not in the read model")
+    to = bill_to(session, order)
+    lines = goods(session, order_id, units)
+    net = sum((line.unit_net * line.quantity for line in lines), Decimal(0))
+    charge = shipping(session, rules, order, net, to)
+    return draft_invoice(order_id, order.currency, lines, charge, to, rules.rates, on)
+
+
+def estimate(session: Session, rules: MoneyRules, order_id: str, on: date) -> Decimal:
+    """What to authorise before anything ships: every line, the dearest shipping the rule can
+    charge (or the booked-rate reserve), and the tax: the capture never exceeds it."""
+    order = session.get(OrderRecord, order_id)
+    if order is None:
+        raise ValueError(f"order {order_id} is not in the read model")
+    to = bill_to(session, order)
+    lines = goods(session, order_id, {x.sku: x.quantity for x in _lines(session, order_id)})
+    net = sum((line.unit_net * line.quantity for line in lines), Decimal(0))
+    policy = rules.charges.shipping.get(order.currency)
+    charge = None
+    if policy is not None and not (policy.free_from is not None and net >= policy.free_from):
+        if isinstance(policy.rule, FlatPerZone):
+            dearest = max(policy.rule.prices.values())
+        else:
+            dearest = round_half_up(net * BOOKED_RATE_RESERVE, order.currency)
+        charge = ShippingCharge(net=dearest, currency=order.currency, basis="estimate")
+    invoice = draft_invoice(order_id, order.currency, lines, charge, to, rules.rates, on)
+    return invoice.totals.gross
+
+
+def _lines(session: Session, order_id: str) -> list[OrderLineRecord]:
+    return list(
+        session.scalars(select(OrderLineRecord).where(OrderLineRecord.order_id == order_id))
+    )

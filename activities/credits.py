@@ -1,0 +1,103 @@
+"""Pricing a refund as finance books it: the credit mirrors the invoice (the same lines and tax
+rates, the VAT in proportion), less the restocking fee the disposition and reason call for,
+plus the shipping charge when the whole order came back for a defect.
+
+Used by `RefundActivities` for a refund against an RMA on an invoice that carries its
+document; other refunds (no RMA, or an invoice issued before invoices carried tax) keep the
+amount they were asked for.
+"""
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from activities.billing import MoneyRules
+from activities.db.models import Invoice, Refund, ReturnAuthorization, ReturnLine
+from domain import invoicing
+from domain.credit_notes import CreditNote, CreditRefused, credit_note_for
+from domain.restocking import refunds_shipping, restocking_fees, whole_order_returned
+from domain.returns import Disposition, InspectionLine, RefundRequest
+
+
+def price(
+    session: Session, rules: MoneyRules, request: RefundRequest, on: date
+) -> tuple[RefundRequest, CreditNote | None]:
+    """The request with the amount to give back, and the credit document (None: as asked).
+
+    Raises:
+        CreditRefused: the RMA credits more than is left on the invoice.
+    """
+    booked = session.scalar(select(Refund).where(Refund.idempotency_key == request.idempotency_key))
+    if booked is not None and booked.document:  # priced when it was booked: the same answer
+        note = CreditNote.model_validate(booked.document)
+        return request.model_copy(update={"amount": note.totals.gross}), note
+    invoice = session.scalar(select(Invoice).where(Invoice.order_id == request.order_id))
+    rma = session.get(ReturnAuthorization, request.rma_id) if request.rma_id else None
+    if invoice is None or not invoice.document or rma is None:
+        return request, None
+    document = invoicing.Invoice.model_validate(invoice.document)
+    inspected = _inspected(session, rma.rma_id)
+    returned: dict[str, int] = {}
+    for line in inspected:
+        returned[line.sku] = returned.get(line.sku, 0) + line.quantity
+    unit_net = {line.sku: line.unit_net for line in document.lines if line.sku}
+    policy = rules.charges.restocking
+    fees = restocking_fees(inspected, unit_net, rma.reason, policy, document.currency)
+    earlier = _earlier(session, request.order_id)
+    note = credit_note_for(
+        document,
+        returned,
+        issued_on=on,
+        restocking_fees={sku: fee for sku, fee in fees.items() if fee > 0},
+        refund_shipping=_shipping_back(session, document, rma, returned, rules),
+        earlier=earlier,
+        reason=rma.reason,
+    )
+    return request.model_copy(update={"amount": note.totals.gross}), note
+
+
+def _inspected(session: Session, rma_id: str) -> list[InspectionLine]:
+    """What inspection decided for each unit of the RMA."""
+    lines = []
+    for row in session.scalars(select(ReturnLine).where(ReturnLine.rma_id == rma_id)):
+        for disposition, units in (
+            (Disposition.RESTOCK, row.restocked),
+            (Disposition.REFURBISH, row.refurbished),
+            (Disposition.DISPOSE, row.disposed),
+        ):
+            if units:
+                lines.append(InspectionLine(sku=row.sku, quantity=units, disposition=disposition))
+    if not lines:
+        raise CreditRefused(f"RMA {rma_id} has no inspected units to credit")
+    return lines
+
+
+def _earlier(session: Session, order_id: str) -> list[CreditNote]:
+    """The credits already booked on the order, oldest first."""
+    rows = session.scalars(
+        select(Refund)
+        .where(Refund.order_id == order_id, Refund.document.is_not(None))
+        .order_by(Refund.id)
+    )
+    return [CreditNote.model_validate(row.document) for row in rows]
+
+
+def _shipping_back(
+    session: Session,
+    document: invoicing.Invoice,
+    rma: ReturnAuthorization,
+    returned_now: dict[str, int],
+    rules: MoneyRules,
+) -> bool:
+    """Whole order back, every RMA for a shipping-refund reason (default: defective)."""
+    invoiced = {line.sku: line.quantity for line in document.lines if line.sku}
+    back = dict(returned_now)
+    reasons = [rma.reason]
+    for earlier in _earlier(session, document.order_id):
+        reasons.append(earlier.reason)
+        for line in earlier.lines:
+            if line.sku:
+                back[line.sku] = back.get(line.sku, 0) + line.quantity
+    whole = whole_order_returned(invoiced, back)
+    return refunds_shipping(reasons, whole, rules.charges.restocking)

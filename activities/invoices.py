@@ -1,0 +1,61 @@
+"""Issuing the invoice at capture: numbered without gaps (INV-2026-000042), with its lines,
+shipping and tax as drafted by `activities.billing`, and its ERP posting, in one transaction."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from activities.db.models import Invoice, utcnow
+from activities.erp_outbox import post_invoice
+from activities.numbering import document_no, next_number
+from domain import invoicing
+from domain.statuses import PaymentTerms
+from domain.steps import CaptureRequest
+
+
+def invoice_of(session: Session, order_id: str) -> Invoice | None:
+    return session.scalar(select(Invoice).where(Invoice.order_id == order_id))
+
+
+def issue(
+    session: Session,
+    request: CaptureRequest,
+    bill: invoicing.Invoice | None,
+    amount: Decimal,
+    payment_reference: str,
+) -> Invoice:
+    """The order's invoice: the one issued already, or a new one numbered now.
+
+    `bill` is the drafted document (None for an order captured without one: orders placed
+    before invoices carried tax, which bill `amount` as it is).
+    """
+    existing = invoice_of(session, request.order_id)
+    if existing is not None:
+        return existing
+    today = utcnow().date()
+    number = document_no("INV", today.year, next_number(session, "INV", today.year))
+    net_terms = request.customer.payment_terms == PaymentTerms.NET_30
+    invoice = Invoice(
+        invoice_no=number,
+        order_id=request.order_id,
+        amount=amount,
+        currency=request.authorization.currency,
+        terms=request.customer.payment_terms.value,
+        due_date=today + timedelta(days=30 if net_terms else 0),
+        paid=not net_terms,
+    )
+    if bill is not None:
+        issued = bill.model_copy(update={"invoice_no": number})
+        invoice.net, invoice.tax = issued.totals.net, issued.totals.tax
+        invoice.due_date = issued.due_on
+        invoice.shipping = sum(
+            (line.net for line in issued.lines if line.kind == invoicing.LineKind.SHIPPING),
+            Decimal(0),
+        )
+        invoice.document = issued.model_dump(mode="json")
+    session.add(invoice)
+    session.flush()  # a concurrent attempt's invoice fails here: one invoice, one posting
+    post_invoice(session, invoice, request.customer, payment_reference)
+    return invoice
