@@ -40,6 +40,9 @@ unit: install
 lock:  ## after changing dependencies in pyproject.toml: pin them again (with hashes)
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet pip-tools
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --strip-extras \
+		--allow-unsafe --no-emit-index-url --no-emit-find-links \
+		-o requirements.lock pyproject.toml
 	.venv-lock/bin/pip-compile --quiet --generate-hashes --extra dev --strip-extras \
 		--allow-unsafe --no-emit-index-url --no-emit-find-links \
 		-o requirements-dev.lock pyproject.toml
