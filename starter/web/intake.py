@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from temporalio.service import RPCError
 
 from domain.channels import read
 from domain.channels.records import ChannelBatch, ChannelConfig, RecordError
@@ -107,11 +109,19 @@ async def receive(request: Request, channel: ChannelConfig) -> Response:
     batch = await asyncio.to_thread(read, channel.format, body, source, channel, now)
     if not batch.orders:
         return acknowledged(request, batch, invalid(batch))
-    desk = IntakeDesk(
-        await request.app.state.inbox.client(), request.app.state.inbox.settings, _engine(request)
-    )
     key = request.headers.get("idempotency-key")
-    placed = [await desk.submit(item, key, body) for item in batch.orders]
+    try:
+        client = await request.app.state.inbox.client()
+        desk = IntakeDesk(client, request.app.state.inbox.settings, _engine(request))
+        placed = [await desk.submit(item, key, body) for item in batch.orders]
+    except (UserError, RPCError, DBAPIError) as error:
+        # Nothing half-done: a claimed reference without its order is started by the retry.
+        detail = (
+            f"cannot place orders right now ({_first_line(error)}); send the same request again"
+        )
+        response = problem(503, "Unavailable", detail)
+        response.headers["Retry-After"] = "5"
+        return response
     if channel.format in SINGLE_ORDER_FORMATS and len(placed) == 1 and not batch.errors:
         return single(placed[0])
     return acknowledged(request, batch, several(placed, batch))
@@ -163,6 +173,11 @@ def _placement_json(placement: Placement) -> dict[str, Any]:
 
 def _error_json(error: RecordError) -> dict[str, Any]:
     return {**error.model_dump(mode="json", exclude_none=True), "message": str(error)}
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _engine(request: Request) -> Engine:

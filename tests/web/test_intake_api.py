@@ -256,3 +256,20 @@ async def test_an_emailed_purchase_order_becomes_an_order_for_the_sender(
     assert "belongs to channel edi" in wrong_key.json()["detail"]
     state = await orders.wait_for(client, order["order_id"], OrderStatus.VALIDATED, 30)
     assert state.customer_id == "C-ACME" and state.channel == "email"
+
+
+async def test_without_temporal_the_intake_answers_503_and_writes_nothing(
+    web_settings: Settings, engine: Engine
+) -> None:
+    settings = web_settings.model_copy(update={"temporal_address": "127.0.0.1:1"})
+    order = make_order({"KB-100": 1}, price="49.90")
+    before = references(engine)
+    async with serving(settings) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+        answer = await http.post(
+            "/orders", content=order.model_dump_json(), headers=key_for(engine, "api")
+        )
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["retry-after"] == "5"
+    assert "send the same request again" in answer.json()["detail"]
+    assert references(engine) == before
