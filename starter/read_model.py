@@ -18,13 +18,16 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.customer_notices import NOT_CONFIGURED
 from activities.db.models import (
+    Invoice,
     Notification,
     OrderEvent,
     OrderRecord,
     OutboxEmail,
+    Refund,
     ShipmentRecord,
 )
 from domain.fulfilment import Shipment
+from domain.money import from_minor
 from domain.state import AuditEntry, OrderState
 from domain.statuses import OrderStatus
 from starter.orders import NO_ANSWER, UnknownOrder, UserError, list_orders, state_of
@@ -139,6 +142,34 @@ def order_state(engine: Engine, order_id: str) -> OrderState | None:
                 for e in events
             ],
         )
+
+
+async def billing_of(settings: Settings, order_id: str) -> dict[str, Any] | None:
+    """`billing` of one order: its invoice's net, tax and gross and what was credited since;
+    None when it is not invoiced (or the database cannot be read)."""
+    try:
+        return await from_read_model(settings, billing, order_id)
+    except DBAPIError:
+        return None
+
+
+def billing(engine: Engine, order_id: str) -> dict[str, Any] | None:
+    with Session(engine) as session:
+        invoice = session.scalar(select(Invoice).where(Invoice.order_id == order_id))
+        if invoice is None:
+            return None
+        credited = session.scalars(select(Refund).where(Refund.order_id == order_id)).all()
+    return {
+        "invoice_no": invoice.invoice_no,
+        "currency": invoice.currency,
+        "net": None if invoice.net is None else str(invoice.net),
+        "tax": None if invoice.tax is None else str(invoice.tax),
+        "gross": str(invoice.amount),
+        "shipping": None if invoice.shipping is None else str(invoice.shipping),
+        "due_date": invoice.due_date.isoformat(),
+        "paid": invoice.paid,
+        "credited": str(from_minor(sum(r.amount_minor for r in credited), invoice.currency)),
+    }
 
 
 async def told_customer(settings: Settings, order_id: str) -> list[dict[str, Any]] | None:

@@ -59,7 +59,10 @@ def stock_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def show_state(
-    state: OrderState, source: str = "temporal", told: list[dict[str, Any]] | None = None
+    state: OrderState,
+    source: str = "temporal",
+    told: list[dict[str, Any]] | None = None,
+    billed: dict[str, Any] | None = None,
 ) -> None:
     if source == "read model":
         console.print(
@@ -74,11 +77,18 @@ def show_state(
     console.print(
         f"[bold]{state.order_id}[/bold]  {state.status.value}  "
         f"customer {state.customer_id} via {state.channel}  "
-        f"total {order_total(state) or '?'} {state.currency}"
+        f"goods net {order_total(state) or '?'} {state.currency}"
         + (f"  (escalation level {state.escalation_level})" if state.escalation_level else "")
     )
     if state.reason:
         console.print(f"reason: {state.reason}")
+    if billed:
+        net_tax = f"net {billed['net']}  tax {billed['tax']}  " if billed["net"] else ""
+        credited = f"  credited {billed['credited']}" if billed["credited"] != "0.00" else ""
+        console.print(
+            f"invoice {billed['invoice_no']}: {net_tax}gross {billed['gross']} "
+            f"{billed['currency']}, due {billed['due_date']}{credited}  (orderflow invoice)"
+        )
     lines = Table(title="lines")
     for column in ("sku", "qty", "unit price"):
         lines.add_column(column)

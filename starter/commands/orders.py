@@ -202,15 +202,16 @@ def status(order_id: str, as_json: JsonFlag = False) -> None:
     """
     settings = get_settings()
 
-    async def go(client: Any) -> tuple[Any, str, list[dict[str, Any]] | None]:
+    async def go(client: Any) -> tuple[Any, str, Any, Any]:
         state, source = await read_model.find_order(client, settings, order_id)
-        return state, source, await read_model.told_customer(settings, order_id)
+        told = await read_model.told_customer(settings, order_id)
+        return state, source, told, await read_model.billing_of(settings, order_id)
 
-    state, source, told = run(go)
+    state, source, told, billed = run(go)
     if as_json:
-        render.print_json(render.state_json(state, source, told))
+        render.print_json({**render.state_json(state, source, told), "billing": billed})
     else:
-        render.show_state(state, source, told)
+        render.show_state(state, source, told, billed)
 
 
 @app.command("list", rich_help_panel=PANEL)

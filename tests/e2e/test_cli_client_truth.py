@@ -104,7 +104,7 @@ async def test_a_cancelled_order_shows_its_voided_label_and_one_total(
     assert status["total"] == "20.00"
     table = (await run_cli("status", order.order_id, env=env)).stdout
     assert "voided" in table and "booked" not in table.split("shipments")[1].split("history")[0]
-    assert "total 20.00 EUR" in table
+    assert "goods net 20.00 EUR" in table
 
     rejected = make_order({"NO-SUCH-SKU": 3}, country="DE")
     file = write(tmp_path, "rejected.json", json.loads(rejected.model_dump_json()))

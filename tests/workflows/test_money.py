@@ -19,6 +19,7 @@ from domain.invoicing import Invoice as InvoiceDocument
 from domain.returns import Disposition, InspectionLine, InspectionRequest, ReturnRequest
 from domain.statuses import OrderStatus
 from starter import orders
+from starter.read_model import billing
 from starter.returns import inspect_return, receive_return, request_return
 from tests.factories import make_order, new_sku, payments_of
 from tests.workflows.test_order_lifecycle import ship_and_deliver
@@ -95,6 +96,9 @@ async def test_a_consumer_in_germany_pays_german_vat_and_the_shipping_charge(
     assert money["AUTHORIZE"] >= money["CAPTURE"]  # the estimate covered the dearest shipping
     state = await orders.state_of(client, order.order_id)
     assert state.capture is not None and state.capture.amount == Decimal("41.59")
+    billed = billing(engine, order.order_id)
+    assert billed is not None
+    assert (billed["net"], billed["tax"], billed["gross"]) == ("34.95", "6.64", "41.59")
     clean(engine, order.order_id)
 
 
