@@ -124,6 +124,8 @@ class TaxRates(BaseModel):
 
     seller_country: str = Field(pattern=r"^[A-Z]{2}$")
     seller_vat_id: str | None = None
+    seller_name: str | None = Field(default=None, description="legal name on invoices")
+    seller_address: list[str] = Field(default_factory=list, description="address lines")
     default_class: str = "standard"
     vat: dict[str, dict[str, Decimal]] = Field(description="EU country -> tax class -> rate %")
     sales_tax: dict[str, SalesTaxTable] = Field(default_factory=dict)

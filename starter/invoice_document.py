@@ -34,10 +34,17 @@ class Seller:
 
     country: str
     vat_id: str | None
+    name: str | None = None
+    address: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, rates: TaxRates) -> "Seller":
-        return cls(country=rates.seller_country, vat_id=rates.seller_vat_id)
+        return cls(
+            country=rates.seller_country,
+            vat_id=rates.seller_vat_id,
+            name=rates.seller_name,
+            address=tuple(rates.seller_address),
+        )
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,8 @@ def _header(
     title: str, docs: InvoiceDocuments, meta: list[tuple[str, str]], width: float
 ) -> list[Flowable]:
     seller = docs.seller
-    seller_lines = [f"Country: {seller.country}"]
+    seller_lines = [*([seller.name] if seller.name else []), *seller.address]
+    seller_lines += [] if seller.address else [f"Country: {seller.country}"]
     seller_lines.append(f"VAT id: {seller.vat_id}" if seller.vat_id else "no VAT id configured")
     to = docs.invoice.bill_to
     bill = [to.name or to.customer_id, f"Customer: {to.customer_id}"]

@@ -35,8 +35,9 @@ def invoice_view(docs: InvoiceDocuments) -> Group:
 
 def _parties(docs: InvoiceDocuments) -> list[RenderableType]:
     seller, to = docs.seller, docs.invoice.bill_to
+    who = ", ".join([seller.name, *seller.address]) if seller.name else seller.country
     rows = [
-        f"seller      {seller.country}"
+        f"seller      {who}"
         + (f", VAT id {seller.vat_id}" if seller.vat_id else ", no VAT id configured"),
         f"bill to     {to.name or to.customer_id} ({to.customer_id})"
         + (f", VAT id {to.vat_id}" if to.vat_id else ""),

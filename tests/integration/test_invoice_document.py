@@ -211,6 +211,7 @@ def test_invoice_and_credit_note_on_the_terminal_as_json_and_in_the_pdf(
     out = shown.stdout
     assert f"Invoice {number}" in out and f"Net-30, due {due}" in out
     assert "VAT id NL123456789B01" in out and "Łukasz & Zoë B.V." in out
+    assert "seller      Orderflow Demo B.V., Keizersgracht 100" in out
     # 3 x 10.00 + 4.95 domestic shipping = 34.95 at 21 %: 7.34 tax (rounded once per rate)
     assert line_with(out, "VAT 21 % NL, standard rate", "34.95", "7.34")
     assert "gross € 42.29" in out
@@ -225,6 +226,7 @@ def test_invoice_and_credit_note_on_the_terminal_as_json_and_in_the_pdf(
     assert line_with(invoice_page, "Due date", str(due))
     assert line_with(invoice_page, "Total", "€ 42.29")
     assert "VAT id: NL123456789B01" in invoice_page
+    assert "Orderflow Demo B.V." in invoice_page and "1015 CV Amsterdam" in invoice_page
     assert "Lukasz & Zoë B.V." in invoice_page  # Ł: not in Helvetica, printed as L
     assert "page 1 of 2" in invoice_page
     assert "CREDIT NOTE" in credit_page and f"Credits invoice {number}" in credit_page
