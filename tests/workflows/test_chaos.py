@@ -31,7 +31,7 @@ async def test_random_schedules_with_worker_kills_keep_every_invariant(
         client.service_client.config.target_host,
         seed=seed,
         count=int(os.environ.get("ORDERFLOW_CHAOS_ORDERS", "10")),
-        duration=float(os.environ.get("ORDERFLOW_CHAOS_SECONDS", "40")),
+        duration=float(os.environ.get("ORDERFLOW_CHAOS_SECONDS", "25")),
         log=tmp_path / "workers.log",  # type: ignore[operator]
     )
     print(report.model_dump_json(indent=1))
