@@ -211,21 +211,7 @@ class IntakeActivities:
         return problems
 
     def _duplicate_of(self, session: Session, order: Order) -> str | None:
-        since = utcnow() - self._duplicate_window
-        return session.scalar(
-            select(OrderRecord.order_id)
-            .where(
-                OrderRecord.customer_id == order.customer_id,
-                OrderRecord.fingerprint == fingerprint(order),
-                OrderRecord.order_id != order.order_id,
-                OrderRecord.created_at >= since,
-                OrderRecord.status.not_in(
-                    [OrderStatus.REJECTED.value, OrderStatus.CANCELLED.value]
-                ),
-            )
-            .order_by(OrderRecord.created_at)
-            .limit(1)
-        )
+        return earlier_copy(session, order, self._duplicate_window)
 
     def _insert(self, session: Session, order: Order, run_id: str) -> None:
         session.add(
@@ -248,6 +234,23 @@ class IntakeActivities:
         )
         session.flush()
         session.add_all(_line_records(order))
+
+
+def earlier_copy(session: Session, order: Order, window: timedelta) -> str | None:
+    """The first order of the same customer with the same content (lines, address, PO)
+    placed within `window` and not turned down: the order is a suspected duplicate of it."""
+    return session.scalar(
+        select(OrderRecord.order_id)
+        .where(
+            OrderRecord.customer_id == order.customer_id,
+            OrderRecord.fingerprint == fingerprint(order),
+            OrderRecord.order_id != order.order_id,
+            OrderRecord.created_at >= utcnow() - window,
+            OrderRecord.status.not_in([OrderStatus.REJECTED.value, OrderStatus.CANCELLED.value]),
+        )
+        .order_by(OrderRecord.created_at)
+        .limit(1)
+    )
 
 
 def _line_records(order: Order) -> list[OrderLineRecord]:

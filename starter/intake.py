@@ -17,16 +17,16 @@ from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.db.models import ChannelReference, OrderRecord, utcnow
+from activities.db.models import ChannelReference, OrderRecord
+from activities.intake import earlier_copy
 from domain.channels.records import ChannelOrder
 from domain.order import Order
-from domain.validation import fingerprint
 from starter import orders
 from starter.orders import UserError
 from workers.settings import Settings
@@ -192,18 +192,7 @@ def release_references(engine: Engine, claim: Claim) -> None:
 def duplicate_suspect(engine: Engine, order: Order, window: timedelta) -> str | None:
     """An earlier order with this one's content, if any (the workflow will hold it)."""
     with Session(engine) as session:
-        return session.scalar(
-            select(OrderRecord.order_id)
-            .where(
-                OrderRecord.customer_id == order.customer_id,
-                OrderRecord.fingerprint == fingerprint(order),
-                OrderRecord.order_id != order.order_id,
-                OrderRecord.created_at >= utcnow() - window,
-                OrderRecord.status.not_in(["REJECTED", "CANCELLED"]),
-            )
-            .order_by(OrderRecord.created_at)
-            .limit(1)
-        )
+        return earlier_copy(session, order, window)
 
 
 def _in_read_model(engine: Engine, order_id: str) -> bool:
