@@ -159,7 +159,8 @@ def _tell(
         )
     )
     mail = _how(session).mail
-    address = customer.email if customer is not None else None
+    # The order's own contact (a shopper booked to a storefront's account) before the account's.
+    address = order.order.get("contact_email") or (customer.email if customer else None)
     if address:
         session.add(
             OutboxEmail(

@@ -87,6 +87,12 @@ class Order(BaseModel):
     promised_date: date | None = None
     purchase_order: str | None = Field(default=None, max_length=64)
     submitted_by: str | None = Field(default=None, max_length=64)
+    contact_email: str | None = Field(
+        default=None,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="who is told about this order; None: the account's address",
+    )
     fulfilment_policy: FulfilmentPolicy | None = Field(
         default=None, description="None: the customer's default policy"
     )

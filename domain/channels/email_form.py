@@ -178,6 +178,7 @@ class _Form:
             "customer_id": customer,
             "lines": merged,
             "submitted_by": sender if len(sender) <= 64 else None,
+            "contact_email": sender,
             **header,
         }
         fields = dict(_FIELDS)

@@ -7,7 +7,8 @@ The body is Shopify's order JSON (the REST Admin API `Order` resource; the same 
   Shopify delivers twice names the same order.
 - `name` ("#1001") -> purchase_order.
 - `email` (else `contact_email`, else `customer.email`) -> the customer: the sender's partner
-  entry, else the storefront's own account (e.g. C-WEB-001); it is also submitted_by.
+  entry, else the storefront's own account (e.g. C-WEB-001); it is also submitted_by and
+  contact_email (the shopper is told, not the storefront's account).
 - `currency` (else the channel's) -> currency.
 - `line_items[]`: `sku`, `quantity`, `price` (a decimal string, as Shopify sends it) -> lines.
   The same SKU on two line items is one line with the quantities added when the price is the
@@ -113,6 +114,7 @@ def parse(payload: bytes, source: str, config: ChannelConfig) -> ChannelBatch:
         "promised_days": config.promised_days,
         "purchase_order": _text(body.get("name")),
         "submitted_by": email if email and len(email) <= 64 else None,
+        "contact_email": email or None,
     }
     renames = {**_ORDER_FIELDS, **_line_fields(origin)}
     result = build_order(data, source, record=problems.record, fields=renames)

@@ -99,6 +99,7 @@ def test_the_form_in_the_body_is_the_senders_order() -> None:
             promised_date="2027-01-20",
             purchase_order="4711",
             submitted_by="purchasing@acme.example",
+            contact_email="purchasing@acme.example",  # the buyer is told, not just the account
         )
     ]
 

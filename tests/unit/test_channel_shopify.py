@@ -77,6 +77,7 @@ def test_the_sample_webhook_is_exactly_the_storefront_order() -> None:
         promised_days=5,
         purchase_order="#1001",
         submitted_by="sanne.bakker@example.nl",
+        contact_email="sanne.bakker@example.nl",  # the shopper is told, not the storefront
     )
     assert placed.order.total == Decimal("119.40")  # Shopify's total_line_items_price
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 
-from activities.db.models import ChannelReference
+from activities.db.models import ChannelReference, OutboxEmail
 from domain.holds import ApprovalDecision, HoldType
 from domain.statuses import OrderStatus
 from starter import channels, orders
@@ -150,6 +150,11 @@ async def test_a_shopify_webhook_sent_twice_at_once_is_one_order(
     state = await orders.wait_for(client, f"shop-{shop_id}", OrderStatus.AWAITING_SHIPMENT, 30)
     assert state.status == OrderStatus.AWAITING_SHIPMENT
     assert state.channel == "web"
+    with Session(engine) as session:  # the shopper is told, not the storefront's account
+        told = session.scalars(
+            select(OutboxEmail.to_address).where(OutboxEmail.order_id == f"shop-{shop_id}")
+        ).all()
+    assert told == ["sanne.bakker@example.nl"]
 
 
 async def test_same_content_under_a_new_shopify_id_is_held_for_review_and_released(
