@@ -229,7 +229,9 @@ async def _with_inbox(settings: Settings, client: Any, held: str) -> None:
         console.print(
             f"\nApproval inbox: {url}/  sign in as mia.manager with the token\n"
             f"      {token}\n"
-            f"      ({held} waits there; `orderflow inbox-token USER` issues more)"
+            f"      ({held} waits there; `orderflow inbox-token USER` issues more)\n"
+            f"Intake API: {url}/orders and {url}/channels/NAME, documented at {url}/docs\n"
+            "      (`orderflow channels` lists them, `orderflow api-key CHANNEL` issues a key)"
         )
         await _with_codec_server(settings)
 
