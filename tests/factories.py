@@ -1,4 +1,5 @@
-"""Test data: orders with unique ids, SKUs with their own stock, read-model look-ups."""
+"""Test data: orders with unique ids, SKUs with their own stock, accounts of a test's own,
+an order's read-model rows and its capture, read-model look-ups."""
 
 import uuid
 from decimal import Decimal
@@ -6,10 +7,24 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from temporalio.testing import ActivityEnvironment
 
+from activities.billing import MoneyRules
 from activities.catalog import load_catalog
-from activities.db.models import CarrierLabel, OrderEvent, Payment, Stock
+from activities.db.models import (
+    CarrierLabel,
+    OrderEvent,
+    OrderLineRecord,
+    OrderRecord,
+    Payment,
+    ShipmentRecord,
+    Stock,
+)
+from activities.payments import PaymentActivities, SimulatedGateway
 from domain.order import Order
+from domain.policy import CustomerTerms
+from domain.statuses import FulfilmentPolicy, PaymentTerms
+from domain.steps import CaptureRequest, PaymentAuthorization, PaymentRequest
 
 ADDRESSES = {
     "NL": {
@@ -48,6 +63,15 @@ ADDRESSES = {
         "country": "ES",
     },
 }
+
+PREPAID = CustomerTerms(
+    customer_id="C-WEB-001",
+    name="Web shop customer",
+    payment_terms=PaymentTerms.PREPAID,
+    credit_limit=Decimal(0),
+    fulfilment_policy=FulfilmentPolicy.SHIP_WHEN_AVAILABLE,
+    priority=0,
+)
 
 
 def make_order(
@@ -144,19 +168,110 @@ def payments_of(engine: Engine, order_id: str) -> dict[str, Decimal]:
         }
 
 
-def net30_customer(engine: Engine, limit: str) -> str:
-    """A Net-30 account of its own, so exposure left by other tests cannot leak in."""
+def new_customer(engine: Engine, **fields: Any) -> str:
+    """An account of the test's own (prepaid, shipped as stock allows, unless `fields` say
+    otherwise), so exposure or mail left by other tests cannot leak in."""
     customer_id = f"C-T-{uuid.uuid4().hex[:8].upper()}"
     row: dict[str, Any] = {
         "customer_id": customer_id,
         "name": "Test account",
-        "payment_terms": "net_30",
-        "credit_limit": limit,
+        "payment_terms": "prepaid",
+        "credit_limit": "0",
         "currency": "EUR",
-        "fulfilment_policy": "ship_complete",
+        "fulfilment_policy": "ship_when_available",
+        **fields,
     }
     load_catalog(engine, {"customers": [row]})
     return customer_id
+
+
+def net30_customer(engine: Engine, limit: str) -> str:
+    """A Net-30 account of its own, so exposure left by other tests cannot leak in."""
+    return new_customer(
+        engine, payment_terms="net_30", credit_limit=limit, fulfilment_policy="ship_complete"
+    )
+
+
+def add_order(
+    session: Session, order: Order, *, status: str = "DELIVERED", lines: bool = True
+) -> None:
+    """The order's read-model record as intake writes it and, unless `lines` is false, its
+    lines after it (they refer to it)."""
+    session.add(
+        OrderRecord(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            channel=order.channel.value,
+            status=status,
+            currency=order.currency,
+            total=order.total,
+            fingerprint=order.order_id,
+            promised_date=None,
+            order=order.model_dump(mode="json"),
+            routing=None,
+        )
+    )
+    if not lines:
+        return
+    session.flush()  # the lines refer to it
+    for line in order.lines:
+        session.add(
+            OrderLineRecord(
+                order_id=order.order_id,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+        )
+
+
+def delivered_parcel(order_id: str) -> ShipmentRecord:
+    """The order's one parcel: shipped from AMS (NL) and delivered."""
+    return ShipmentRecord(
+        shipment_id=f"{order_id}-AMS", order_id=order_id, warehouse="AMS", state="DELIVERED"
+    )
+
+
+def payments(engine: Engine, rules: MoneyRules | None = None) -> PaymentActivities:
+    """The real payment activities, on a gateway that answers at once."""
+    return PaymentActivities(engine, SimulatedGateway(latency_ms=(0, 0)), rules)
+
+
+def authorize(
+    engine: Engine,
+    order: Order,
+    terms: CustomerTerms = PREPAID,
+    rules: MoneyRules | None = None,
+) -> PaymentAuthorization:
+    """The real authorize activity, for the order's total."""
+    request = PaymentRequest(
+        order_id=order.order_id, customer=terms, amount=order.total, currency=order.currency
+    )
+    result: PaymentAuthorization = ActivityEnvironment().run(
+        payments(engine, rules).authorize_payment, request
+    )
+    return result
+
+
+def capture(
+    engine: Engine,
+    order: Order,
+    auth: PaymentAuthorization,
+    terms: CustomerTerms = PREPAID,
+    *,
+    rules: MoneyRules | None = None,
+    delivered: dict[str, int] | None = None,
+) -> None:
+    """The real capture activity: takes the money and issues the invoice (and its posting);
+    `delivered` units per SKU: with the invoice's document."""
+    request = CaptureRequest(
+        order_id=order.order_id,
+        authorization=auth,
+        amount=order.total,
+        customer=terms,
+        delivered=delivered,
+    )
+    ActivityEnvironment().run(payments(engine, rules).capture_payment, request)
 
 
 def invoice_no(engine: Engine, order_id: str) -> str:

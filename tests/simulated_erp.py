@@ -1,5 +1,5 @@
 """ERP handoff test support: the simulated ERP on a free port, a database of the test's own,
-invoiced orders written through the real capture activity."""
+orders placed in it."""
 
 import contextlib
 import json
@@ -8,39 +8,27 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from temporalio.testing import ActivityEnvironment
 
 from activities.catalog import load_catalog
 from activities.db.engine import make_engine, upgrade
-from activities.db.models import ErpPosting, OrderLineRecord, OrderRecord
+from activities.db.models import ErpPosting
 from activities.erp import WebhookErp
-from activities.payments import PaymentActivities, SimulatedGateway
 from domain.order import Order
 from domain.policy import CustomerTerms
-from domain.statuses import FulfilmentPolicy, PaymentTerms
-from domain.steps import CaptureRequest, PaymentAuthorization, PaymentRequest
+from domain.statuses import PaymentTerms
 from starter.erp_sim import Behaviour, create_erp_sim
 from tests.conftest import CATALOG, _postgres_database
 from tests.e2e.conftest import free_port
-from tests.factories import make_order
+from tests.factories import PREPAID, add_order, make_order
 
 SECRET = b"erp-test-secret"
 
-PREPAID = CustomerTerms(
-    customer_id="C-WEB-001",
-    name="Web shop customer",
-    payment_terms=PaymentTerms.PREPAID,
-    credit_limit=Decimal(0),
-    fulfilment_policy=FulfilmentPolicy.SHIP_WHEN_AVAILABLE,
-    priority=0,
-)
 NET30 = PREPAID.model_copy(
     update={
         "customer_id": "C-ACME",
@@ -130,55 +118,8 @@ def placed(engine: Engine, terms: CustomerTerms = PREPAID, **lines: int) -> Orde
     """An order in the read model as intake writes it (record and lines)."""
     order = make_order(lines or {"KB-100": 2}, customer=terms.customer_id, price="12.50")
     with Session(engine) as session, session.begin():
-        session.add(
-            OrderRecord(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                channel=order.channel.value,
-                status="DELIVERED",
-                currency=order.currency,
-                total=order.total,
-                fingerprint=order.order_id,
-                promised_date=None,
-                order=order.model_dump(mode="json"),
-                routing=None,
-            )
-        )
-        session.flush()  # the lines refer to it
-        for line in order.lines:
-            session.add(
-                OrderLineRecord(
-                    order_id=order.order_id,
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                )
-            )
+        add_order(session, order)
     return order
-
-
-def payments(engine: Engine) -> PaymentActivities:
-    return PaymentActivities(engine, SimulatedGateway(latency_ms=(0, 0)))
-
-
-def authorize(engine: Engine, order: Order, terms: CustomerTerms = PREPAID) -> PaymentAuthorization:
-    request = PaymentRequest(
-        order_id=order.order_id, customer=terms, amount=order.total, currency=order.currency
-    )
-    result: PaymentAuthorization = ActivityEnvironment().run(
-        payments(engine).authorize_payment, request
-    )
-    return result
-
-
-def capture(
-    engine: Engine, order: Order, auth: PaymentAuthorization, terms: CustomerTerms = PREPAID
-) -> None:
-    """The real capture activity: takes the money and issues the invoice (and its posting)."""
-    request = CaptureRequest(
-        order_id=order.order_id, authorization=auth, amount=order.total, customer=terms
-    )
-    ActivityEnvironment().run(payments(engine).capture_payment, request)
 
 
 def postings(engine: Engine, order_id: str | None = None) -> list[ErpPosting]:

@@ -20,8 +20,8 @@ from activities.erp import WebhookErp
 from activities.erp_delivery import DeliveryPolicy, deliver_round
 from starter.stack import port_open
 from tests.e2e.conftest import ORDERFLOW, free_port, orderflow, wait_until_listening
-from tests.factories import invoice_no
-from tests.simulated_erp import authorize, capture, placed, postings
+from tests.factories import authorize, capture, invoice_no
+from tests.simulated_erp import placed, postings
 from workers.settings import Settings
 from workflows.erp_dispatcher import dispatcher_id
 

@@ -1,17 +1,36 @@
-"""Integration helpers: hold a SKU's stock rows locked so concurrent attempts pile up behind it."""
+"""Integration helpers: an activity retried as Temporal retries it, and a SKU's stock rows held
+locked so concurrent attempts pile up behind it."""
 
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from activities.db.models import Stock
 
+T = TypeVar("T")
 WaitBlocked = Callable[[int], None]
 StockLock = Callable[[str], AbstractContextManager[WaitBlocked]]
+
+
+def run_retried(fn: Callable[..., T], *args: Any) -> T:
+    """One activity call as Temporal makes it: retried until it succeeds or fails for good."""
+    for attempt in range(20):
+        try:
+            return ActivityEnvironment().run(fn, *args)
+        except ApplicationError as error:
+            if error.non_retryable:
+                raise
+        except Exception:  # e.g. IntegrityError when a concurrent attempt committed first
+            if attempt == 19:
+                raise
+    raise AssertionError(f"{fn.__name__} kept failing")
 
 
 @pytest.fixture

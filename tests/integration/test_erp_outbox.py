@@ -25,17 +25,8 @@ from domain.order import Order
 from domain.returns import RefundRequest
 from starter.erp_sim import Behaviour
 from tests.e2e.conftest import free_port
-from tests.factories import invoice_no
-from tests.simulated_erp import (
-    NET30,
-    SimulatedErp,
-    authorize,
-    capture,
-    own_database,
-    payments,
-    placed,
-    postings,
-)
+from tests.factories import authorize, capture, invoice_no, payments
+from tests.simulated_erp import NET30, SimulatedErp, own_database, placed, postings
 
 POLICY = DeliveryPolicy(
     poll_interval=timedelta(milliseconds=50),

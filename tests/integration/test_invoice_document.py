@@ -20,8 +20,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.billing import MoneyRules
 from activities.carriers import carriers_from_config
 from activities.catalog import load_catalog
-from activities.db.models import Invoice, OrderLineRecord, OrderRecord, ShipmentRecord
-from activities.payments import PaymentActivities, SimulatedGateway
+from activities.db.models import Invoice
+from activities.payments import SimulatedGateway
 from activities.refunds import RefundActivities
 from activities.returns import ReturnsActivities
 from activities.shipping import DatabaseLabelBook
@@ -38,12 +38,11 @@ from domain.returns import (
 )
 from domain.shipping import DEFAULT_CARRIERS
 from domain.statuses import FulfilmentPolicy, PaymentTerms
-from domain.steps import CaptureRequest, PaymentRequest
 from starter.invoice_document import Seller, invoice_documents
 from starter.invoice_pdf import write_pdf
 from starter.orders import UnknownOrder, UserError
 from tests.e2e.conftest import ORDERFLOW
-from tests.factories import make_order, new_sku
+from tests.factories import add_order, authorize, capture, delivered_parcel, make_order, new_sku
 
 RULES = MoneyRules.load(None, None)  # the real tax rates and charges
 SELLER = Seller.of(RULES.rates)
@@ -77,59 +76,16 @@ def customer(engine: Engine, name: str, terms: PaymentTerms, vat_id: str | None 
 def delivered(engine: Engine, order: Order, *, status: str = "DELIVERED") -> None:
     """The read-model rows of an order shipped from AMS (NL) and delivered."""
     with Session(engine) as session, session.begin():
-        session.add(
-            OrderRecord(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                channel=order.channel.value,
-                status=status,
-                currency=order.currency,
-                total=order.total,
-                fingerprint=order.order_id,
-                promised_date=None,
-                order=order.model_dump(mode="json"),
-                routing=None,
-            )
-        )
-        session.flush()  # the order before its lines (a foreign key)
-        for line in order.lines:
-            session.add(
-                OrderLineRecord(
-                    order_id=order.order_id,
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                )
-            )
-        session.add(
-            ShipmentRecord(
-                shipment_id=f"{order.order_id}-AMS",
-                order_id=order.order_id,
-                warehouse="AMS",
-                state="DELIVERED",
-            )
-        )
+        add_order(session, order, status=status)
+        session.add(delivered_parcel(order.order_id))
 
 
 def invoiced(engine: Engine, order: Order, terms: CustomerTerms, *, taxed: bool = True) -> None:
     """Capture and invoice the delivered order (`taxed`: with its document, as since 0007)."""
     delivered(engine, order)
-    payments = PaymentActivities(engine, SimulatedGateway(latency_ms=(0, 0)), RULES)
-    authorization = run(
-        payments.authorize_payment,
-        PaymentRequest(
-            order_id=order.order_id, customer=terms, amount=order.total, currency=order.currency
-        ),
-    )
     units = {line.sku: line.quantity for line in order.lines}
-    request = CaptureRequest(
-        order_id=order.order_id,
-        authorization=authorization,
-        amount=order.total,
-        customer=terms,
-        delivered=units if taxed else None,
-    )
-    run(payments.capture_payment, request)
+    auth = authorize(engine, order, terms, RULES)
+    capture(engine, order, auth, terms, rules=RULES, delivered=units if taxed else None)
 
 
 def returned_and_refunded(engine: Engine, order: Order, sku: str, quantity: int) -> None:

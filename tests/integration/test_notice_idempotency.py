@@ -1,19 +1,14 @@
 """A step retried (or raced by a second attempt) tells the customer once: one notification and
 one e-mail per event, written in the step's own transaction."""
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
-from activities.catalog import load_catalog
 from activities.customer_notices import CustomerMail, reach_customers
 from activities.db.models import Notification, OutboxEmail, ShipmentRecord
 from activities.intake import IntakeActivities
@@ -26,26 +21,11 @@ from domain.routing import DEFAULT_RULES
 from domain.statuses import FulfilmentPolicy, OrderStatus
 from domain.steps import ReserveRequest, ShipmentEvent, StatusChange
 from starter.read_model import customer_notices
-from tests.factories import make_order, new_sku
+from tests.factories import make_order, new_customer, new_sku
+from tests.integration.conftest import run_retried
 from workers.mail_loop import mail_config
 from workers.settings import Settings
 from workers.worker import sla_policy
-
-T = TypeVar("T")
-
-
-def run(fn: Callable[..., T], *args: Any) -> T:
-    """One activity call as Temporal makes it: retried until it succeeds or fails for good."""
-    for attempt in range(20):
-        try:
-            return ActivityEnvironment().run(fn, *args)
-        except ApplicationError as error:
-            if error.non_retryable:
-                raise
-        except Exception:  # IntegrityError: a concurrent attempt committed first
-            if attempt == 19:
-                raise
-    raise AssertionError(f"{fn.__name__} kept failing")
 
 
 @pytest.fixture
@@ -57,24 +37,11 @@ def mail_on(engine: Engine) -> Iterator[None]:
     reach_customers(engine, CustomerMail())
 
 
-def customer(engine: Engine, email: str | None) -> str:
-    customer_id = f"C-T-{uuid.uuid4().hex[:8].upper()}"
-    row = {
-        "customer_id": customer_id,
-        "name": "Test Buyer",
-        "email": email,
-        "payment_terms": "prepaid",
-        "credit_limit": "0",
-        "currency": "EUR",
-        "fulfilment_policy": "ship_when_available",
-    }
-    load_catalog(engine, {"customers": [row]})
-    return customer_id
-
-
 def placed(engine: Engine, email: str | None) -> Order:
     """A validated order (its read-model row written) of a customer of its own."""
-    order = make_order({new_sku(engine, {"AMS": 10}): 2}, customer=customer(engine, email))
+    order = make_order(
+        {new_sku(engine, {"AMS": 10}): 2}, customer=new_customer(engine, email=email)
+    )
     settings = Settings()
     intake = IntakeActivities(
         engine,
@@ -83,7 +50,7 @@ def placed(engine: Engine, email: str | None) -> Order:
         1000,
         timedelta(hours=24),
     )
-    run(intake.validate_order, order)
+    run_retried(intake.validate_order, order)
     return order
 
 
@@ -133,8 +100,8 @@ def test_steps_run_twice_tell_the_customer_once(engine: Engine) -> None:
         policy=FulfilmentPolicy.SHIP_WHEN_AVAILABLE,
     )
     inventory = InventoryActivities(engine, DEFAULT_RULES)
-    run(inventory.reserve_inventory, reserve)
-    run(inventory.reserve_inventory, reserve)
+    run_retried(inventory.reserve_inventory, reserve)
+    run_retried(inventory.reserve_inventory, reserve)
     assert told(engine, order.order_id) == (["order_confirmed"], ["twice@example.com"])
 
     shipping = ShippingActivities(engine, [])
@@ -143,7 +110,7 @@ def test_steps_run_twice_tell_the_customer_once(engine: Engine) -> None:
         event = ShipmentEvent(
             order_id=order.order_id, shipment_id=parcel, warehouse="AMS", state=state
         )
-        run(shipping.record_shipment_progress, event)
+        run_retried(shipping.record_shipment_progress, event)
     kinds, to = told(engine, order.order_id)
     assert kinds == ["order_confirmed", "shipped", "delivered"]
     assert to == ["twice@example.com"] * 3
@@ -159,7 +126,7 @@ def test_two_attempts_at_once_tell_the_customer_once(engine: Engine) -> None:
         order_id=order.order_id, shipment_id=parcel, warehouse="AMS", state="SHIPPED"
     )
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: run(shipping.record_shipment_progress, event), range(4)))
+        list(pool.map(lambda _: run_retried(shipping.record_shipment_progress, event), range(4)))
     assert told(engine, order.order_id) == (["shipped"], ["race@example.com"])
 
 
@@ -180,8 +147,8 @@ def test_a_customer_without_an_address_is_told_in_the_table_and_log(engine: Engi
         actor="customer-service",
         reason="changed my mind",
     )
-    assert run(intake.record_status, closed) is True
-    assert run(intake.record_status, closed) is False
+    assert run_retried(intake.record_status, closed) is True
+    assert run_retried(intake.record_status, closed) is False
     assert told(engine, order.order_id) == (["cancelled"], [])
     [notice] = customer_notices(engine, order.order_id)
     assert (notice["event"], notice["to"], notice["state"]) == (

@@ -23,14 +23,12 @@ from activities.db.models import (
     Invoice,
     OrderBalance,
     OrderEvent,
-    OrderRecord,
     Refund,
     ReturnLine,
-    ShipmentRecord,
     Stock,
     StockReservation,
 )
-from activities.payments import PaymentActivities, SimulatedGateway
+from activities.payments import SimulatedGateway
 from activities.refunds import RefundActivities
 from activities.returns import ReturnsActivities
 from activities.shipping import DatabaseLabelBook
@@ -47,17 +45,17 @@ from domain.returns import (
     rma_id_for,
 )
 from domain.shipping import DEFAULT_CARRIERS
-from domain.statuses import FulfilmentPolicy, PaymentTerms
-from domain.steps import CaptureRequest, PaymentRequest
-from tests.factories import make_order, net30_customer, new_sku, stock_of
-
-TERMS = CustomerTerms(
-    customer_id="C-WEB-001",
-    name="Web shop customer",
-    payment_terms=PaymentTerms.PREPAID,
-    credit_limit=Decimal(0),
-    fulfilment_policy=FulfilmentPolicy.SHIP_WHEN_AVAILABLE,
-    priority=0,
+from domain.statuses import PaymentTerms
+from tests.factories import (
+    PREPAID,
+    add_order,
+    authorize,
+    capture,
+    delivered_parcel,
+    make_order,
+    net30_customer,
+    new_sku,
+    stock_of,
 )
 
 
@@ -78,25 +76,12 @@ def ledger(engine: Engine, gateway: SimulatedGateway | None = None) -> RefundAct
 
 
 def delivered_order(
-    engine: Engine, sku: str, quantity: int, price: str = "10.00", terms: CustomerTerms = TERMS
+    engine: Engine, sku: str, quantity: int, price: str = "10.00", terms: CustomerTerms = PREPAID
 ) -> Order:
     """The rows a completed order has: shipped from AMS, delivered, captured (balance too)."""
     order = make_order({sku: quantity}, price=price, customer=terms.customer_id)
     with Session(engine) as session, session.begin():
-        session.add(
-            OrderRecord(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                channel=order.channel.value,
-                status="DELIVERED",
-                currency=order.currency,
-                total=order.total,
-                fingerprint=order.order_id,
-                promised_date=None,
-                order=order.model_dump(mode="json"),
-                routing=None,
-            )
-        )
+        add_order(session, order, lines=False)
         session.add(
             StockReservation(
                 idempotency_key=f"{order.order_id}/0/{sku}/AMS",
@@ -110,28 +95,9 @@ def delivered_order(
         stock = session.get(Stock, (sku, "AMS"))
         assert stock is not None
         stock.on_hand -= quantity
-        shipment_id = f"{order.order_id}-AMS"
-        session.add(
-            ShipmentRecord(
-                shipment_id=shipment_id, order_id=order.order_id, warehouse="AMS", state="DELIVERED"
-            )
-        )
-    capture(engine, order, terms)
+        session.add(delivered_parcel(order.order_id))
+    capture(engine, order, authorize(engine, order, terms), terms)
     return order
-
-
-def capture(engine: Engine, order: Order, terms: CustomerTerms = TERMS) -> None:
-    payments = PaymentActivities(engine, SimulatedGateway(latency_ms=(1, 2)))
-    authorization = run(
-        payments.authorize_payment,
-        PaymentRequest(
-            order_id=order.order_id, customer=terms, amount=order.total, currency=order.currency
-        ),
-    )
-    request = CaptureRequest(
-        order_id=order.order_id, authorization=authorization, amount=order.total, customer=terms
-    )
-    run(payments.capture_payment, request)
 
 
 def rma_of(order: Order, n: int = 1) -> Rma:
@@ -184,7 +150,7 @@ def in_threads(calls: list[Callable[[], Any]]) -> list[Any]:
 
 def test_capture_creates_the_order_balance_once(engine: Engine) -> None:
     order = delivered_order(engine, new_sku(engine, {"AMS": 5}), 3, "12.50")
-    capture(engine, order)
+    capture(engine, order, authorize(engine, order))
     assert balance(engine, order.order_id) == (3750, 0)
 
 
@@ -332,7 +298,7 @@ def test_the_database_itself_refuses_refunds_above_the_capture(engine: Engine) -
 
 def test_a_net30_refund_is_a_credit_note_and_no_money_leaves(engine: Engine) -> None:
     """Account customers were invoiced, not charged: a refund credits the invoice."""
-    terms = TERMS.model_copy(
+    terms = PREPAID.model_copy(
         update={
             "customer_id": net30_customer(engine, "5000"),
             "payment_terms": PaymentTerms.NET_30,

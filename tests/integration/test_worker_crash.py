@@ -1,9 +1,7 @@
 """The worker SIGKILLed mid-reservation and restarted: no double reservation and no leaked one."""
 
 import asyncio
-import os
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -17,27 +15,12 @@ from domain.state import OrderState
 from domain.statuses import OrderStatus
 from starter import orders
 from tests.factories import make_order, new_sku
-from workers.codec import payload_env
+from tests.worker_process import kill, start_worker, worker_env
 from workers.settings import Settings
 from workflows import search
 
-ORDERFLOW = str(Path(sys.executable).parent / "orderflow")
 ORDERS = 20
 KILLS = 2
-Process = asyncio.subprocess.Process
-
-
-async def start_worker(env: dict[str, str], log: Path) -> Process:
-    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return await asyncio.create_subprocess_exec(
-            ORDERFLOW, "worker", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
-
-
-async def kill(process: Process) -> None:
-    if process.returncode is None:
-        process.kill()  # SIGKILL: no graceful shutdown, no chance to report anything
-    await process.wait()
 
 
 def decided(engine: Engine, ids: list[str]) -> int:
@@ -138,15 +121,7 @@ async def test_killed_worker_neither_doubles_nor_leaks_reservations(
         for i in range(ORDERS)
     ]
     ids = [o.order_id for o in placed]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
-    env.update(
-        ORDERFLOW_HOME=str(tmp_path / "home"),
-        ORDERFLOW_TEMPORAL_ADDRESS=client.service_client.config.target_host,
-        ORDERFLOW_TASK_QUEUE=settings.task_queue,
-        ORDERFLOW_DATABASE_URL=settings.resolved_database_url,
-        ORDERFLOW_CARRIER_LATENCY_MS="1-5",
-        **payload_env(settings),  # the session client's payload key
-    )
+    env = worker_env(client, settings, tmp_path / "home")
     logs = [tmp_path / f"worker-{n}.log" for n in range(KILLS + 1)]
     kill_points: list[int] = []
 

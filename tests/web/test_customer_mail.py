@@ -2,8 +2,6 @@
 its facts, and still one per event after a worker is SIGKILLed in the middle of a send."""
 
 import asyncio
-import os
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,43 +17,29 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 
-from activities.catalog import load_catalog
 from activities.db.models import Notification, OutboxEmail
 from domain.returns import Disposition, InspectionLine, InspectionRequest, ReturnRequest
 from domain.statuses import OrderStatus
 from starter import orders
 from starter.read_model import customer_notices
 from starter.returns import inspect_return, receive_return, request_return
-from tests.factories import make_order, new_sku
+from tests.factories import make_order, new_customer, new_sku
 from tests.web.conftest import Mailbox, free_port
+from tests.worker_process import kill, start_worker, worker_env
 from tests.workflows.test_order_lifecycle import ship_and_deliver
-from workers.codec import payload_env
 from workers.mail_loop import mail_delivery
 from workers.settings import Settings
 from workers.worker import build_worker
-
-ORDERFLOW = str(Path(sys.executable).parent / "orderflow")
 
 
 def with_mail(settings: Settings, smtp: Mailbox) -> Settings:
     return settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp.port})
 
 
-def new_customer(engine: Engine, policy: str = "ship_when_available") -> tuple[str, str]:
+def mailed_customer(engine: Engine, policy: str = "ship_when_available") -> tuple[str, str]:
     """A customer of the test's own, with an address no other test writes to."""
-    tag = uuid.uuid4().hex[:8]
-    customer_id, address = f"C-T-{tag.upper()}", f"buyer-{tag}@example.com"
-    row = {
-        "customer_id": customer_id,
-        "name": "Test Buyer",
-        "email": address,
-        "payment_terms": "prepaid",
-        "credit_limit": "0",
-        "currency": "EUR",
-        "fulfilment_policy": policy,
-    }
-    load_catalog(engine, {"customers": [row]})
-    return customer_id, address
+    address = f"buyer-{uuid.uuid4().hex[:8]}@example.com"
+    return new_customer(engine, email=address, fulfilment_policy=policy), address
 
 
 def mails_to(smtp: Mailbox, address: str) -> list[EmailMessage]:
@@ -75,7 +59,7 @@ async def test_an_order_tells_its_customer_each_step_once(
     client: Client, web_settings: Settings, engine: Engine, smtp: Mailbox
 ) -> None:
     settings = with_mail(web_settings, smtp)
-    customer_id, address = new_customer(engine)
+    customer_id, address = mailed_customer(engine)
     sku = new_sku(engine, {"AMS": 10}, price="24.50")
     order = make_order({sku: 2}, customer=customer_id, price="24.50")
     oid = order.order_id
@@ -129,7 +113,7 @@ async def test_a_backorder_says_when_and_a_cancel_is_told(
     client: Client, web_settings: Settings, engine: Engine, smtp: Mailbox
 ) -> None:
     settings = with_mail(web_settings, smtp)
-    customer_id, address = new_customer(engine, policy="ship_complete")
+    customer_id, address = mailed_customer(engine, policy="ship_complete")
     sku = new_sku(engine, {"AMS": 1})
     order = make_order({sku: 3}, customer=customer_id)
     oid = order.order_id
@@ -232,39 +216,25 @@ async def test_one_email_per_event_after_a_worker_is_killed_mid_send(
     client: Client, settings: Settings, engine: Engine, held_smtp: HeldMailbox, tmp_path: Path
 ) -> None:
     smtp = held_smtp
-    customer_id, address = new_customer(engine)
+    customer_id, address = mailed_customer(engine)
     order = make_order({new_sku(engine, {"AMS": 5}): 1}, customer=customer_id)
     oid = order.order_id
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
-    env.update(
-        ORDERFLOW_HOME=str(tmp_path / "home"),
-        ORDERFLOW_TEMPORAL_ADDRESS=client.service_client.config.target_host,
-        ORDERFLOW_TASK_QUEUE=settings.task_queue,
-        ORDERFLOW_DATABASE_URL=settings.resolved_database_url,
-        ORDERFLOW_CARRIER_LATENCY_MS="1-5",
+    env = worker_env(
+        client,
+        settings,
+        tmp_path / "home",
         ORDERFLOW_SMTP_HOST="127.0.0.1",
         ORDERFLOW_SMTP_PORT=str(smtp.port),
         ORDERFLOW_MAIL_CLAIM="1s",  # a dead worker's e-mail is free again after a second
         ORDERFLOW_WORKFLOW_CACHE_SIZE="0",  # no sticky queue left behind by a dead worker
-        **payload_env(settings),
     )
     log = tmp_path / "workers.log"
-
-    async def start_worker() -> asyncio.subprocess.Process:
-        with log.open("ab") as out:
-            return await asyncio.create_subprocess_exec(
-                ORDERFLOW, "worker", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-            )
-
-    async def kill(worker: asyncio.subprocess.Process) -> None:
-        worker.kill()  # SIGKILL: nothing is cleaned up, no claim released
-        await worker.wait()
 
     workers = []
     try:
         # 1. Killed while the server holds the confirmation at RCPT: not delivered, claimed.
         confirmation = smtp.hold("RCPT", address)
-        workers.append(await start_worker())
+        workers.append(await start_worker(env, log))
         await orders.place(client, settings, order)
         await until(confirmation.reached, "the confirmation's RCPT")
         await orders.wait_for(client, oid, OrderStatus.AWAITING_SHIPMENT, 30)  # workflow idle
@@ -275,7 +245,7 @@ async def test_one_email_per_event_after_a_worker_is_killed_mid_send(
 
         # 2. The next worker sends it once; it is killed after the server accepted "shipped"
         # and before `sent_at` was written.
-        workers.append(await start_worker())
+        workers.append(await start_worker(env, log))
         await smtp.wait_for(address, f"Order {oid} confirmed")
         shipped = smtp.hold("DATA", address, f"Order {oid} shipped")
         await orders.notify_shipment(client, oid, "ship", None, "wms")
@@ -285,7 +255,7 @@ async def test_one_email_per_event_after_a_worker_is_killed_mid_send(
         shipped.go.set()
 
         # 3. A third worker: the shipped e-mail again (same Message-ID), then delivered once.
-        workers.append(await start_worker())
+        workers.append(await start_worker(env, log))
         await copies(smtp, address, f"Order {oid} shipped", 2)
         await orders.notify_shipment(client, oid, "deliver", None, "carrier")
         await smtp.wait_for(address, f"Order {oid} delivered")

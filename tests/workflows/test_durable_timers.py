@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -26,15 +25,14 @@ from domain.statuses import OrderStatus
 from starter import orders
 from starter.stack import dev_server
 from tests.factories import make_order, new_sku, steps_of
+from tests.worker_process import Process, kill, start_worker
 from workers.client import connect
 from workers.codec import payload_env
 from workers.settings import Settings
 from workflows import search
 
-ORDERFLOW = str(Path(sys.executable).parent / "orderflow")
 ESCALATE_AFTER = timedelta(seconds=8)
 SLACK = timedelta(seconds=6)  # a workflow task after a restart may wait for the new worker
-Process = asyncio.subprocess.Process
 
 
 def free_port() -> int:
@@ -59,20 +57,6 @@ class Server:
         running, self._running = self._running, None
         if running is not None:
             await asyncio.to_thread(running.__exit__, None, None, None)
-
-
-async def start_worker(env: dict[str, str], log: Path) -> Process:
-    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return await asyncio.create_subprocess_exec(
-            ORDERFLOW, "worker", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
-
-
-async def kill(process: Process | None) -> None:
-    if process is not None and process.returncode is None:
-        process.kill()  # SIGKILL: no graceful shutdown
-    if process is not None:
-        await process.wait()
 
 
 async def connect_when_up(settings: Settings, timeout: float = 30) -> Client:

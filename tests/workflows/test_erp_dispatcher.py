@@ -24,8 +24,8 @@ from starter import orders
 from starter.erp_sim import Behaviour
 from starter.reconcile import reconcile_with_erp
 from tests.e2e.conftest import orderflow
-from tests.factories import invoice_no, make_order, new_sku
-from tests.simulated_erp import SECRET, SimulatedErp, authorize, capture, own_database, placed
+from tests.factories import authorize, capture, invoice_no, make_order, new_sku
+from tests.simulated_erp import SECRET, SimulatedErp, own_database, placed
 from tests.simulated_erp import postings as postings_of
 from workers.settings import Settings
 from workers.worker import build_worker, start_erp_dispatcher

@@ -2,7 +2,6 @@
 rates and charges (domain/data): VAT by destination, the EU reverse charge, US sales tax,
 shipping free above the threshold, and credits that mirror the invoice less a restocking fee."""
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +10,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 
-from activities.catalog import load_catalog
 from activities.db.models import Invoice, Refund
 from activities.invariants import check_database
 from domain.credit_notes import CreditNote
@@ -21,27 +19,11 @@ from domain.statuses import OrderStatus
 from starter import orders
 from starter.read_model import billing
 from starter.returns import inspect_return, receive_return, request_return
-from tests.factories import make_order, new_sku, payments_of
+from tests.factories import make_order, new_customer, new_sku, payments_of
 from tests.workflows.test_order_lifecycle import ship_and_deliver
 from workers.settings import Settings
 
 pytestmark = pytest.mark.settings(tax_rates_file=None, charges_file=None)  # the real tables
-
-
-def customer(engine: Engine, **fields: Any) -> str:
-    """An account of the test's own."""
-    customer_id = f"C-M-{uuid.uuid4().hex[:8].upper()}"
-    row = {
-        "customer_id": customer_id,
-        "name": "Money test customer",
-        "payment_terms": "prepaid",
-        "credit_limit": "0",
-        "currency": "EUR",
-        "fulfilment_policy": "ship_when_available",
-        **fields,
-    }
-    load_catalog(engine, {"customers": [row]})
-    return customer_id
 
 
 async def invoiced(
@@ -105,7 +87,7 @@ async def test_a_consumer_in_germany_pays_german_vat_and_the_shipping_charge(
 async def test_a_french_business_with_a_vat_id_is_reverse_charged_and_ships_free(
     client: Client, worker: Settings, engine: Engine
 ) -> None:
-    business = customer(
+    business = new_customer(
         engine, payment_terms="net_30", credit_limit="100000", vat_id="FR40303265045"
     )
     sku = new_sku(engine, {"AMS": 30})
@@ -124,7 +106,7 @@ async def test_a_french_business_with_a_vat_id_is_reverse_charged_and_ships_free
 async def test_an_order_to_new_jersey_pays_no_vat_but_the_state_sales_tax(
     client: Client, worker: Settings, engine: Engine
 ) -> None:
-    american = customer(engine, currency="USD")
+    american = new_customer(engine, currency="USD")
     sku = new_sku(engine, {"NJY": 10})
     order = make_order({sku: 3}, customer=american, country="US", currency="USD")
     row, document = await invoiced(client, worker, engine, order)
