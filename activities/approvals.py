@@ -50,6 +50,7 @@ class ApprovalActivities:
             address_issues=address_warnings(order.ship_to),
             manual_review=order.manual_review,
             duplicate_of=validated.duplicate_of,
+            gross=validated.gross_estimate,
         )
         if holds:
             activity.logger.info(

@@ -25,6 +25,7 @@ from activities.db.models import (
 from domain.charges import ChargesConfig, FlatPerZone, ShippingCharge, shipping_charge
 from domain.invoicing import BillLine, BillTo, Invoice, draft_invoice
 from domain.money import round_half_up
+from domain.order import Order
 from domain.statuses import PaymentTerms
 from domain.tax import TaxRates
 
@@ -131,15 +132,38 @@ def draft(
     return draft_invoice(order_id, order.currency, lines, charge, to, rules.rates, on)
 
 
-def estimate(session: Session, rules: MoneyRules, order_id: str, on: date) -> Decimal:
-    """What to authorise before anything ships: every line, the dearest shipping the rule can
-    charge (or the booked-rate reserve), and the tax: the capture never exceeds it."""
-    order = session.get(OrderRecord, order_id)
-    if order is None:
-        raise ValueError(f"order {order_id} is not in the read model")
-    to = bill_to(session, order)
-    lines = goods(session, order_id, {x.sku: x.quantity for x in _lines(session, order_id)})
-    net = sum((line.unit_net * line.quantity for line in lines), Decimal(0))
+def estimate(session: Session, rules: MoneyRules, order: Order, on: date) -> Decimal:
+    """What the order may cost before anything ships: every line, the dearest shipping the
+    rule can charge (or the booked-rate reserve), and the tax: the capture never exceeds it.
+
+    Raises:
+        domain.tax.NoTaxRate: no rate for the destination or a product's tax class.
+    """
+    customer = session.get(Customer, order.customer_id)
+    to = BillTo(
+        customer_id=order.customer_id,
+        name=customer.name if customer else "",
+        country=order.ship_to.country,
+        postal_code=order.ship_to.postal_code,
+        vat_id=customer.vat_id if customer else None,
+        payment_terms=PaymentTerms(customer.payment_terms if customer else "prepaid"),
+    )
+    classes = {
+        p.sku: p.tax_class
+        for p in session.scalars(
+            select(Product).where(Product.sku.in_([line.sku for line in order.lines]))
+        )
+    }
+    lines = [
+        BillLine(
+            sku=line.sku,
+            quantity=line.quantity,
+            unit_net=line.unit_price,
+            tax_class=classes.get(line.sku),
+        )
+        for line in order.lines
+    ]
+    net = order.total
     policy = rules.charges.shipping.get(order.currency)
     charge = None
     if policy is not None and not (policy.free_from is not None and net >= policy.free_from):
@@ -148,11 +172,5 @@ def estimate(session: Session, rules: MoneyRules, order_id: str, on: date) -> De
         else:
             dearest = round_half_up(net * BOOKED_RATE_RESERVE, order.currency)
         charge = ShippingCharge(net=dearest, currency=order.currency, basis="estimate")
-    invoice = draft_invoice(order_id, order.currency, lines, charge, to, rules.rates, on)
+    invoice = draft_invoice(order.order_id, order.currency, lines, charge, to, rules.rates, on)
     return invoice.totals.gross
-
-
-def _lines(session: Session, order_id: str) -> list[OrderLineRecord]:
-    return list(
-        session.scalars(select(OrderLineRecord).where(OrderLineRecord.order_id == order_id))
-    )

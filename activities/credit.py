@@ -26,15 +26,18 @@ OPEN_STATUSES = [
 def exposure(session: Session, customer_id: str, excluding_order_id: str) -> Decimal:
     """What the customer owes or has on order, leaving one order out.
 
-    Open orders, plus unpaid invoices less the credit notes issued on them.
+    Open orders (at their gross estimate: goods, the dearest shipping and the tax), plus
+    unpaid invoices (gross) less the credit notes issued on them.
 
     Args:
         session: an open session (call inside the transaction that takes the decision).
         customer_id: the account.
         excluding_order_id: the order being decided, which must not count against itself.
     """
-    open_orders = session.scalar(
-        select(func.coalesce(func.sum(OrderRecord.total), 0)).where(
+    open_orders = session.scalar(  # at what they may cost: gross, once validated
+        select(
+            func.coalesce(func.sum(func.coalesce(OrderRecord.gross_estimate, OrderRecord.total)), 0)
+        ).where(
             OrderRecord.customer_id == customer_id,
             OrderRecord.order_id != excluding_order_id,
             OrderRecord.status.in_(OPEN_STATUSES),

@@ -1,13 +1,16 @@
 """Order intake: validation against the catalog and the customer's account, and status writes."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import billing
 from activities.audit import record
+from activities.billing import MoneyRules
 from activities.db.engine import take_turns
 from activities.db.models import Customer, OrderLineRecord, OrderRecord, Product, utcnow
 from domain.geography import COUNTRY_CENTROIDS, locate
@@ -16,6 +19,7 @@ from domain.policy import ApprovalThresholds, CustomerTerms, SlaPolicy
 from domain.sla import format_duration
 from domain.statuses import FulfilmentPolicy, OrderStatus, PaymentTerms
 from domain.steps import EditedOrder, StatusChange, ValidatedOrder
+from domain.tax import NoTaxRate
 from domain.validation import address_problems, fingerprint
 
 
@@ -29,8 +33,10 @@ class IntakeActivities:
         thresholds: ApprovalThresholds,
         max_quantity_per_line: int,
         duplicate_window: timedelta,
+        rules: MoneyRules | None = None,
     ) -> None:
         self._engine = engine
+        self._rules = rules
         self._sla = sla
         self._thresholds = thresholds
         self._max_quantity = max_quantity_per_line
@@ -55,6 +61,9 @@ class IntakeActivities:
             problems = self._problems(session, order, customer)
             if existing is None:
                 self._insert(session, order, run_id)
+            gross = self._gross(session, order) if not problems else None
+            if isinstance(gross, str):
+                problems.append(gross)
             record(
                 session,
                 StatusChange(
@@ -102,6 +111,8 @@ class IntakeActivities:
             row = session.get(OrderRecord, order.order_id)
             if row is not None and row.promised_date is None:
                 row.promised_date = promised  # the promise as a date, for on-time reporting
+            if row is not None and isinstance(gross, Decimal):
+                row.gross_estimate = gross
             policy = FulfilmentPolicy(order.fulfilment_policy or customer.fulfilment_policy)
             return ValidatedOrder(
                 order_id=order.order_id,
@@ -120,7 +131,17 @@ class IntakeActivities:
                 sla=self._sla,
                 thresholds=self._thresholds,
                 duplicate_of=duplicate_of,
+                gross_estimate=gross if isinstance(gross, Decimal) else None,
             )
+
+    def _gross(self, session: Session, order: Order) -> Decimal | str | None:
+        """The order's gross estimate, or why it cannot be taxed (a validation problem)."""
+        if self._rules is None:
+            return None
+        try:
+            return billing.estimate(session, self._rules, order, utcnow().date())
+        except NoTaxRate as missing:
+            return f"{missing} (add it to the tax rates)"
 
     @activity.defn
     def record_status(self, change: StatusChange) -> bool:

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities import billing, invoices
 from activities.audit import record
 from activities.billing import MoneyRules
-from activities.db.models import OrderBalance, Payment, utcnow
+from activities.db.models import OrderBalance, OrderRecord, Payment, utcnow
 from activities.erp_outbox import post_cancellation
 from domain import invoicing
 from domain.money import from_minor, to_minor
@@ -94,19 +94,17 @@ class PaymentActivities:
         self._rules = rules
 
     def _to_authorise(self, request: PaymentRequest) -> Decimal:
-        """The goods with the dearest shipping the rules can charge and the tax on both (an
-        authorisation made before is kept: the ledger has its amount)."""
+        """The order's gross estimate from validation (goods, the dearest shipping, tax), so
+        the capture never exceeds it; an authorisation made before keeps its amount."""
         key = f"{request.order_id}/authorize"
         with Session(self._engine) as session:
             made = session.scalar(select(Payment).where(Payment.idempotency_key == key))
             if made is not None:
                 return from_minor(made.amount_minor, made.currency)
-            if self._rules is None:
-                return request.amount
-            try:
-                return billing.estimate(session, self._rules, request.order_id, utcnow().date())
-            except (NoTaxRate, ValueError):  # not in the read model, or no rate: the goods
-                return request.amount
+            row = session.get(OrderRecord, request.order_id)
+            if row is not None and row.gross_estimate is not None:
+                return max(row.gross_estimate, request.amount)
+        return request.amount
 
     def _bill(self, request: CaptureRequest) -> tuple[invoicing.Invoice | None, Decimal]:
         """The invoice to issue and the amount to capture: an invoice issued already keeps

@@ -128,6 +128,7 @@ def holds_for(
     address_issues: list[str],
     manual_review: bool,
     duplicate_of: str | None = None,
+    gross: Decimal | None = None,
 ) -> list[Hold]:
     """The holds an order starts with (empty: it needs nobody's sign-off).
 
@@ -141,6 +142,8 @@ def holds_for(
         address_issues: address warnings that need a human look.
         manual_review: the order asked to be reviewed.
         duplicate_of: an earlier order with the same content (see `ValidatedOrder`).
+        gross: what the order may cost with shipping and tax (the credit check counts it; the
+            amount thresholds read the goods' net `total`). None: `total`.
     """
     holds: list[Hold] = []
     if total > thresholds.director:
@@ -159,13 +162,15 @@ def holds_for(
                 reason=f"total {total} above the manager threshold {thresholds.manager}",
             )
         )
-    if is_net_terms and exposure + total > credit_limit:
+    owed = total if gross is None else gross
+    if is_net_terms and exposure + owed > credit_limit:
+        gross_note = "" if gross is None else " gross"
         holds.append(
             Hold(
                 type=HoldType.CREDIT,
                 tier=Tier.FINANCE,
                 reason=f"credit limit {credit_limit} exceeded: exposure {exposure} "
-                f"+ this order {total}",
+                f"+ this order {owed}{gross_note}",
             )
         )
     if price_mismatches:

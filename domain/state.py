@@ -44,6 +44,9 @@ class OrderState(BaseModel):
     holds: list[Hold] = Field(default_factory=list)
     returns: list[Rma] = Field(default_factory=list)
     escalation_level: int = 0
+    approval_due: datetime | None = None
+    """While held: when the approval SLA next acts (escalates, then expires), from the SLA the
+    order was validated with."""
     reason: str | None = None
     compensations: list[str] = Field(default_factory=list)
     events: list[AuditEntry] = Field(default_factory=list)

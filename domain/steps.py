@@ -26,6 +26,9 @@ class ValidatedOrder(BaseModel):
     duplicate_of: str | None = None
     """An earlier order of the same customer with the same content, placed within the
     duplicate window: the order is held (DUPLICATE) for a person, not rejected."""
+    gross_estimate: Decimal | None = None
+    """Goods, the dearest shipping and the tax: what the credit decision counts (None: orders
+    validated before invoices carried tax count their goods)."""
 
 
 class PaymentRequest(BaseModel):

@@ -125,6 +125,7 @@ def build_activities(
         failure_rate=settings.carrier_failure_rate,
         latency_ms=latency,
     )
+    money = money_rules(settings)
     intake = IntakeActivities(
         engine,
         sla_policy(settings),
@@ -134,12 +135,12 @@ def build_activities(
         ),
         settings.max_quantity_per_line,
         settings.duplicate_window,
+        money,
     )
     inventory = InventoryActivities(engine, routing_rules(settings))
     gateway = SimulatedGateway(
         rng=random.Random(), latency_ms=milliseconds(settings.gateway_latency_ms)
     )
-    money = money_rules(settings)
     payments = PaymentActivities(engine, gateway, money)
     shipping = ShippingActivities(engine, list(carriers))
     backorders = BackorderActivities(client)

@@ -29,6 +29,8 @@ class ApprovalStage(OrderJournal):
         reasons = "; ".join(
             f"{h.type.value} ({h.tier.value}): {h.reason}" for h in gate.holds if h.is_open
         )
+        limit = v.sla.approval_expire_after if gate.escalated else v.sla.approval_escalate_after
+        self._state.approval_due = workflow.now() + limit  # set to the timer's below
         await self.move(OrderStatus.AWAITING_APPROVAL, reasons, step=f"holds-{edits}")
         for tier in sorted({h.tier.value for h in gate.holds}):
             await gate.notify(
@@ -45,6 +47,7 @@ class ApprovalStage(OrderJournal):
             remaining = (
                 None if alerted else max(started + limit - workflow.now(), timedelta(seconds=1))
             )
+            self._state.approval_due = None if alerted else started + limit
             if await self.wait(
                 lambda: not gate.is_open or self._edits != edits,
                 remaining,
@@ -53,6 +56,7 @@ class ApprovalStage(OrderJournal):
             ):
                 await self.record_releases()
                 if self._edits != edits:
+                    self._state.approval_due = None
                     return  # the customer changed the order: it is validated and held again
                 continue
             if not gate.escalated:
@@ -65,6 +69,7 @@ class ApprovalStage(OrderJournal):
                 continue
             await self._approval_expired(v)
             alerted = True
+        self._state.approval_due = None
         await self.record_releases()
         self.note(OrderStatus.VALIDATED, "all holds released")
 

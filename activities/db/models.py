@@ -113,7 +113,9 @@ class OrderRecord(Base):
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(24), index=True)
     currency: Mapped[str] = mapped_column(String(3))
-    total: Mapped[Decimal] = mapped_column(Money)
+    total: Mapped[Decimal] = mapped_column(Money)  # the goods, net
+    # goods, dearest shipping and tax, as validated: what the order may cost the customer
+    gross_estimate: Mapped[Decimal | None] = mapped_column(Money)
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     promised_date: Mapped[date | None]
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)

@@ -76,7 +76,9 @@ def facts(
         ),
         exposure=owed,
         waiting_since=since,
-        due=since + limit if since is not None else None,
+        # The order's own SLA (snapshotted when it was validated); older workers' orders: the
+        # configured one from when it started waiting.
+        due=state.approval_due or (since + limit if since is not None else None),
         mine=mine,
         others=[h for h in open_holds if h not in mine],
     )

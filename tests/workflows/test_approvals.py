@@ -199,3 +199,26 @@ async def test_cancel_while_waiting_for_approval_leaves_nothing_held(
     state = await orders.wait_for(client, order.order_id, OrderStatus.CANCELLED, 30)
     assert state.status == OrderStatus.CANCELLED
     assert stock_of(engine, sku) == {"AMS": (20, 0)} and payments_of(engine, order.order_id) == {}
+
+
+async def test_the_inbox_counts_down_the_orders_own_sla_not_todays_setting(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    """An order keeps the SLA it was validated with: changing the setting later (a new
+    release, another inbox process) must not move the deadline the approver is shown."""
+    from datetime import timedelta
+
+    from starter.web.waiting import facts
+
+    _, order = big_order(engine)
+    await orders.place(client, worker, order)
+    held = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 30)
+    assert held.approval_due is not None
+    since = next(e.at for e in held.events if e.status == OrderStatus.AWAITING_APPROVAL)
+    assert held.approval_due - since <= worker.approval_escalate_after + timedelta(seconds=2)
+    later = worker.model_copy(update={"approval_escalate_after": timedelta(hours=99)})
+    assert facts(engine, later, held, None).due == held.approval_due
+
+    await orders.approve(client, order.order_id, ApprovalDecision(by="mia.manager"))
+    released = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+    assert released.approval_due is None

@@ -3,6 +3,7 @@ rates and charges (domain/data): VAT by destination, the EU reverse charge, US s
 shipping free above the threshold, and credits that mirror the invoice less a restocking fee."""
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 
-from activities.db.models import Invoice, Refund
+from activities.db.models import Invoice, OrderRecord, Refund
 from activities.invariants import check_database
 from domain.credit_notes import CreditNote
 from domain.invoicing import Invoice as InvoiceDocument
@@ -22,6 +23,7 @@ from starter.returns import inspect_return, receive_return, request_return
 from tests.factories import make_order, new_customer, new_sku, payments_of
 from tests.workflows.test_order_lifecycle import ship_and_deliver
 from workers.settings import Settings
+from workers.worker import build_worker
 
 pytestmark = pytest.mark.settings(tax_rates_file=None, charges_file=None)  # the real tables
 
@@ -158,3 +160,41 @@ async def test_a_change_of_mind_pays_a_restocking_fee_and_a_defect_gets_everythi
     assert broken.amount_minor == 2969  # every cent the customer paid
     assert payments_of(engine, defective.order_id)["CAPTURE"] == Decimal("29.69")
     clean(engine, kept_fee.order_id, defective.order_id)
+
+
+async def test_the_credit_check_counts_what_the_order_will_cost_with_tax_and_shipping(
+    client: Client, worker: Settings, engine: Engine
+) -> None:
+    """A German business without a VAT id pays German VAT: 200.00 of goods are 238.00 to its
+    account, which a 220.00 credit line does not cover even though the goods would fit."""
+    business = new_customer(engine, payment_terms="net_30", credit_limit="220")
+    order = make_order({new_sku(engine, {"FRA": 30}): 20}, customer=business, country="DE")
+    await orders.place(client, worker, order)
+    held = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 30)
+    [credit] = held.holds
+    assert credit.type.value == "CREDIT"
+    assert "this order 238.00 gross" in credit.reason
+    with Session(engine) as session:
+        row = session.get(OrderRecord, order.order_id)
+        assert row is not None and row.gross_estimate == Decimal("238.00")
+
+
+async def test_a_destination_without_a_vat_rate_is_refused_at_intake(
+    client: Client, settings: Settings, engine: Engine, tmp_path: Any
+) -> None:
+    """Better a clear rejection when the order is placed than a failed capture after the
+    goods were delivered."""
+    import json
+
+    rates = json.loads((Path(__file__).parents[2] / "domain/data/tax_rates.json").read_text())
+    del rates["vat"]["ES"]
+    file = tmp_path / "rates.json"
+    file.write_text(json.dumps(rates))
+    without_spain = settings.model_copy(update={"tax_rates_file": file})
+    async with build_worker(client, without_spain, engine):
+        order = make_order({new_sku(engine, {"MAD": 5}): 1}, country="ES")
+        await orders.place(client, without_spain, order)
+        state = await orders.wait_for(client, order.order_id, OrderStatus.REJECTED, 30)
+    assert "no VAT rate for tax class 'standard' in ES (add it to the tax rates)" in (
+        state.reason or ""
+    )

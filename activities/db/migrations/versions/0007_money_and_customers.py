@@ -1,6 +1,6 @@
 """money as finance sees it: customers' e-mail and VAT id, products' tax class, invoices and
 credit notes with net / tax / shipping and their document (refunds too), gapless
-document numbers
+document numbers, an order's gross estimate (credit exposure)
 
 Revision ID: 0007
 Revises: 0006
@@ -35,6 +35,8 @@ def upgrade() -> None:
         table.add_column(sa.Column("document", sa.JSON(), nullable=True))
     with op.batch_alter_table("refunds") as table:
         table.add_column(sa.Column("document", sa.JSON(), nullable=True))
+    with op.batch_alter_table("orders") as table:
+        table.add_column(sa.Column("gross_estimate", MONEY, nullable=True))
     op.create_table(
         "document_numbers",
         sa.Column("series", sa.String(length=8), nullable=False),
@@ -46,6 +48,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("document_numbers")
+    with op.batch_alter_table("orders") as table:
+        table.drop_column("gross_estimate")
     with op.batch_alter_table("refunds") as table:
         table.drop_column("document")
     with op.batch_alter_table("credit_notes") as table:
