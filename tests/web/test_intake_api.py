@@ -278,3 +278,23 @@ async def test_without_temporal_the_intake_answers_503_and_writes_nothing(
     assert answer.headers["retry-after"] == "5"
     assert "send the same request again" in answer.json()["detail"]
     assert references(engine) == before
+
+
+async def test_an_idempotency_key_answers_with_its_order_and_refuses_another_body(
+    intake: Any, engine: Engine
+) -> None:
+    url, _ = intake
+    first, other = (
+        make_order({"KB-100": 1}, price="49.90"),
+        make_order({"MS-200": 1}, price="19.90"),
+    )
+    key = {**key_for(engine, "api"), "Idempotency-Key": f"checkout-{uuid.uuid4().hex}"}
+    async with httpx.AsyncClient(base_url=url) as http:
+        created = await http.post("/orders", content=first.model_dump_json(), headers=key)
+        retried = await http.post("/orders", content=first.model_dump_json(), headers=key)
+        reused = await http.post("/orders", content=other.model_dump_json(), headers=key)
+    assert (created.status_code, retried.status_code) == (201, 200)
+    assert retried.json()["order_id"] == first.order_id
+    assert reused.status_code == 409
+    assert "was used for another request" in reused.json()["detail"]
+    assert first.order_id in reused.json()["detail"]
