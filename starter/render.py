@@ -26,7 +26,7 @@ def print_json(value: Any) -> None:
 
 def order_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
     table = Table(title=title)
-    for column in ("order", "status", "customer", "channel", "total", "esc.", "placed", "from"):
+    for column in ("order", "status", "customer", "channel", "goods net", "esc.", "placed", "from"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(
