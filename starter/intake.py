@@ -5,13 +5,14 @@ A channel's reference (its own order id, or a client's Idempotency-Key) is claim
 database before the workflow starts, so the same reference always answers with the same
 order: sent again with the same content it is a replay (the order as it is, nothing started);
 with other content it is a conflict. A crash between the claim and the start is healed by the
-next replay (the claimed order is started then). A suspected duplicate (same customer and
-content under a new reference) is placed and held for a person by the workflow; the desk only
-names it so the sender hears it at once.
+next replay (the claimed order is started then), and a replay that heals while the claimer is
+still starting finds the same workflow (starts use USE_EXISTING once a reference is claimed).
+An order id already taken outside the channel is refused before anything is claimed. A
+suspected duplicate (same customer and content under a new reference) is placed and held for a
+person by the workflow; the desk only names it so the sender hears it at once.
 """
 
 import asyncio
-import contextlib
 import hashlib
 from datetime import timedelta
 from typing import Literal
@@ -81,19 +82,21 @@ class IntakeDesk:
         if idempotency_key:
             references.append((IDEMPOTENCY_KEY, idempotency_key, _sha(request)))
         claim = Claim(channel=item.channel, order_id=order.order_id, references=references)
-        bound = await asyncio.to_thread(claim_references, self._engine, claim)
+        bound = await asyncio.to_thread(bound_reference, self._engine, claim)
+        if bound is None and await self._exists(order.order_id):
+            # The id is taken outside this channel (placed by hand, say): claim nothing.
+            why = f"order {order.order_id} already exists; order ids are used once"
+            return _placement(item, "conflict", why)
+        if bound is None:
+            bound = await asyncio.to_thread(claim_references, self._engine, claim)
         if bound is not None:
             return await self._replay(item, bound)
         suspect = await asyncio.to_thread(
             duplicate_suspect, self._engine, order, self._settings.duplicate_window
         )
-        try:
-            if await asyncio.to_thread(_in_read_model, self._engine, order.order_id):
-                raise UserError(f"order {order.order_id} already exists; order ids are used once")
-            await orders.place(self._client, self._settings, order)
-        except UserError as refused:  # the order id was used outside this channel
-            await asyncio.to_thread(release_references, self._engine, claim)
-            return _placement(item, "conflict", str(refused))
+        # Claimed: the order is ours. A replay arriving meanwhile may have started it already
+        # (healing what looked like a crash): the same workflow either way.
+        await orders.place(self._client, self._settings, order, existing_ok=True)
         detail = "placed"
         if suspect:
             detail = f"placed; held for review as a possible duplicate of order {suspect}"
@@ -103,10 +106,9 @@ class IntakeDesk:
         if bound.conflict:
             return _placement(item, "conflict", bound.conflict, order_id=bound.order_id)
         if bound.order_id == item.order.order_id and not await self._exists(bound.order_id):
-            # Claimed, then the process died before the start: start it now (a concurrent
-            # replay may start it first: the same order either way).
-            with contextlib.suppress(UserError):
-                await orders.place(self._client, self._settings, item.order)
+            # Claimed, then the claimer died before the start (or is starting it right now):
+            # start it; whoever comes second finds the same workflow.
+            await orders.place(self._client, self._settings, item.order, existing_ok=True)
         return _placement(
             item, "replayed", f"already received as order {bound.order_id}", bound.order_id
         )
@@ -128,6 +130,12 @@ class Bound(BaseModel):
 
     order_id: str
     conflict: str | None = None
+
+
+def bound_reference(engine: Engine, claim: Claim) -> Bound | None:
+    """The binding of a reference already claimed (read only); None when all are new."""
+    with Session(engine) as session:
+        return _bound(session, claim)
 
 
 def claim_references(engine: Engine, claim: Claim) -> Bound | None:
@@ -178,15 +186,6 @@ def _bound(session: Session, claim: Claim) -> Bound | None:
             return Bound(order_id=row.order_id, conflict=why)
         return Bound(order_id=row.order_id)
     return None
-
-
-def release_references(engine: Engine, claim: Claim) -> None:
-    """Undo a claim whose order could not be started (its id belongs to another order)."""
-    with Session(engine) as session, session.begin():
-        for kind, reference, _ in claim.references:
-            row = session.get(ChannelReference, (claim.channel, kind, reference))
-            if row is not None and row.order_id == claim.order_id:
-                session.delete(row)
 
 
 def duplicate_suspect(engine: Engine, order: Order, window: timedelta) -> str | None:

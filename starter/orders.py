@@ -54,8 +54,12 @@ class UnknownOrder(UserError):
     """Temporal has no workflow for this order (never placed, or past retention)."""
 
 
-async def place(client: Client, settings: Settings, order: Order) -> WorkflowHandle[Any, Any]:
-    """Start the order's workflow; a second start with the same order id is refused."""
+async def place(
+    client: Client, settings: Settings, order: Order, *, existing_ok: bool = False
+) -> WorkflowHandle[Any, Any]:
+    """Start the order's workflow; a second start with the same order id is refused, unless
+    `existing_ok` (the intake, which has claimed the order's reference: a start that finds
+    the workflow running or closed means it was started already, it is the same order)."""
     try:
         return await client.start_workflow(
             OrderWorkflow.run,
@@ -63,7 +67,11 @@ async def place(client: Client, settings: Settings, order: Order) -> WorkflowHan
             id=search.workflow_id(order.order_id),
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_conflict_policy=(
+                WorkflowIDConflictPolicy.USE_EXISTING
+                if existing_ok
+                else WorkflowIDConflictPolicy.FAIL
+            ),
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(search.ORDER_STATUS, OrderStatus.RECEIVED.value),
@@ -81,6 +89,8 @@ async def place(client: Client, settings: Settings, order: Order) -> WorkflowHan
             static_details=order_card(order),
         )
     except WorkflowAlreadyStartedError:
+        if existing_ok:  # closed already: the same order
+            return client.get_workflow_handle(search.workflow_id(order.order_id))
         raise UserError(f"order {order.order_id} already exists; order ids are used once") from None
 
 

@@ -4,6 +4,7 @@ channel's native payload becomes one order, however often it is sent."""
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,15 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 
 from activities.db.models import ChannelReference, OutboxEmail
+from domain.channels import read
 from domain.holds import ApprovalDecision, HoldType
 from domain.statuses import OrderStatus
 from starter import channels, orders
+from starter.intake import EXTERNAL_ID, Claim, IntakeDesk, claim_references, content_of
 from starter.web.serving import serving
 from tests.factories import make_order
 from workers.settings import Settings
+from workflows import search
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "channels"
 
@@ -298,3 +302,31 @@ async def test_an_idempotency_key_answers_with_its_order_and_refuses_another_bod
     assert reused.status_code == 409
     assert "was used for another request" in reused.json()["detail"]
     assert first.order_id in reused.json()["detail"]
+
+
+async def test_a_replay_while_the_first_delivery_is_still_starting_is_the_same_order(
+    intake: Any, engine: Engine, client: Client
+) -> None:
+    """The race two deliveries of one webhook run: the first has claimed the reference but not
+    started the workflow yet when the second arrives and starts it (it cannot tell a slow
+    first delivery from a dead one). The first then starts too: the same workflow, placed."""
+    _, settings = intake
+    shop_id, body = shopify_webhook()
+    config = channels.channel_named(settings, "shop")
+    [item] = read("shopify", body, "request", config, datetime.now(UTC)).orders
+    desk = IntakeDesk(client, settings, engine)
+    first_claim = Claim(
+        channel="shop",
+        order_id=item.order.order_id,
+        references=[(EXTERNAL_ID, item.external_id, content_of(item.order))],
+    )
+    assert claim_references(engine, first_claim) is None  # the first delivery, paused here
+
+    second = await desk.submit(item)  # the second delivery heals the "crash"
+    assert second.outcome == "replayed"
+    started = await client.get_workflow_handle(search.workflow_id(item.order.order_id)).describe()
+
+    handle = await orders.place(client, settings, item.order, existing_ok=True)  # the first
+    assert (await handle.describe()).run_id == started.run_id
+    assert (await desk.submit(item)).outcome == "replayed"
+    await orders.wait_for(client, f"shop-{shop_id}", OrderStatus.AWAITING_SHIPMENT, 30)
