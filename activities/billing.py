@@ -55,13 +55,22 @@ class MoneyRules:
 
 def bill_to(session: Session, order: OrderRecord) -> BillTo:
     """Who is billed and where the goods go (the destination decides the tax)."""
-    customer = session.get(Customer, order.customer_id)
     ship_to = order.order.get("ship_to") or {}
+    return _bill_to(
+        session,
+        order.customer_id,
+        str(ship_to.get("country", "")),
+        str(ship_to.get("postal_code", "")),
+    )
+
+
+def _bill_to(session: Session, customer_id: str, country: str, postal_code: str) -> BillTo:
+    customer = session.get(Customer, customer_id)
     return BillTo(
-        customer_id=order.customer_id,
+        customer_id=customer_id,
         name=customer.name if customer else "",
-        country=str(ship_to.get("country", "")),
-        postal_code=str(ship_to.get("postal_code", "")),
+        country=country,
+        postal_code=postal_code,
         vat_id=customer.vat_id if customer else None,
         payment_terms=PaymentTerms(customer.payment_terms if customer else "prepaid"),
     )
@@ -139,15 +148,7 @@ def estimate(session: Session, rules: MoneyRules, order: Order, on: date) -> Dec
     Raises:
         domain.tax.NoTaxRate: no rate for the destination or a product's tax class.
     """
-    customer = session.get(Customer, order.customer_id)
-    to = BillTo(
-        customer_id=order.customer_id,
-        name=customer.name if customer else "",
-        country=order.ship_to.country,
-        postal_code=order.ship_to.postal_code,
-        vat_id=customer.vat_id if customer else None,
-        payment_terms=PaymentTerms(customer.payment_terms if customer else "prepaid"),
-    )
+    to = _bill_to(session, order.customer_id, order.ship_to.country, order.ship_to.postal_code)
     classes = {
         p.sku: p.tax_class
         for p in session.scalars(

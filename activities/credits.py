@@ -50,7 +50,7 @@ def price(
         returned,
         issued_on=on,
         restocking_fees={sku: fee for sku, fee in fees.items() if fee > 0},
-        refund_shipping=_shipping_back(session, document, rma, returned, rules),
+        refund_shipping=_shipping_back(document, rma, returned, earlier, rules),
         earlier=earlier,
         reason=rma.reason,
     )
@@ -84,19 +84,19 @@ def _earlier(session: Session, order_id: str) -> list[CreditNote]:
 
 
 def _shipping_back(
-    session: Session,
     document: invoicing.Invoice,
     rma: ReturnAuthorization,
     returned_now: dict[str, int],
+    earlier: list[CreditNote],
     rules: MoneyRules,
 ) -> bool:
     """Whole order back, every RMA for a shipping-refund reason (default: defective)."""
     invoiced = {line.sku: line.quantity for line in document.lines if line.sku}
     back = dict(returned_now)
     reasons = [rma.reason]
-    for earlier in _earlier(session, document.order_id):
-        reasons.append(earlier.reason)
-        for line in earlier.lines:
+    for note in earlier:
+        reasons.append(note.reason)
+        for line in note.lines:
             if line.sku:
                 back[line.sku] = back.get(line.sku, 0) + line.quantity
     whole = whole_order_returned(invoiced, back)

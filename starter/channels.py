@@ -52,7 +52,11 @@ def load_channels(settings: Settings) -> dict[str, ChannelConfig]:
 
 def channel_named(settings: Settings, name: str) -> ChannelConfig:
     """One channel by name; a clear error listing the known ones otherwise."""
-    channels = load_channels(settings)
+    return channel_in(load_channels(settings), name)
+
+
+def channel_in(channels: dict[str, ChannelConfig], name: str) -> ChannelConfig:
+    """One of the loaded channels by name; a clear error listing the known ones otherwise."""
     if name not in channels:
         raise UserError(f"unknown channel {name!r} (known: {', '.join(sorted(channels))})")
     return channels[name]

@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.db.models import ChannelReference, OrderRecord
+from activities.db.models import ChannelReference
 from activities.intake import earlier_copy
 from domain.channels.records import ChannelOrder
 from domain.order import Order
 from starter import orders
 from starter.orders import UserError
+from starter.read_model import known_orders
 from workers.settings import Settings
 from workflows import search
 
@@ -114,7 +115,7 @@ class IntakeDesk:
         )
 
     async def _exists(self, order_id: str) -> bool:
-        if await asyncio.to_thread(_in_read_model, self._engine, order_id):
+        if await asyncio.to_thread(known_orders, self._engine, [order_id]):
             return True
         try:
             await self._client.get_workflow_handle(search.workflow_id(order_id)).describe()
@@ -192,11 +193,6 @@ def duplicate_suspect(engine: Engine, order: Order, window: timedelta) -> str | 
     """An earlier order with this one's content, if any (the workflow will hold it)."""
     with Session(engine) as session:
         return earlier_copy(session, order, window)
-
-
-def _in_read_model(engine: Engine, order_id: str) -> bool:
-    with Session(engine) as session:
-        return session.get(OrderRecord, order_id) is not None
 
 
 def content_of(order: Order) -> str:

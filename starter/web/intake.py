@@ -90,9 +90,18 @@ async def read_body(request: Request) -> bytes:
     return body
 
 
+def channels_of(request: Request) -> dict[str, ChannelConfig]:
+    """The configured channels, read once per service (not per request)."""
+    state = request.app.state
+    if getattr(state, "channels", None) is None:
+        state.channels = configured.load_channels(state.inbox.settings)
+    found: dict[str, ChannelConfig] = state.channels
+    return found
+
+
 def channel_of(request: Request, name: str) -> ChannelConfig:
     try:
-        return configured.channel_named(request.app.state.inbox.settings, name)
+        return configured.channel_in(channels_of(request), name)
     except UserError as error:
         raise Refused(problem(404, "Unknown channel", str(error))) from None
 
@@ -218,10 +227,7 @@ def _order_schema() -> dict[str, Any]:
 async def place_order(request: Request) -> Response:
     """Place one order in the canonical contract (README "The order contract") with an API
     key of the channel whose format is `canonical` (the bundled channels call it `api`)."""
-    inbox = request.app.state.inbox
-    canonical = [
-        c for c in configured.load_channels(inbox.settings).values() if c.format == "canonical"
-    ]
+    canonical = [c for c in channels_of(request).values() if c.format == "canonical"]
     if not canonical:
         return problem(404, "Unknown channel", "no channel takes the canonical order format")
     return await receive(request, canonical[0])
