@@ -24,7 +24,6 @@ import contextlib
 import json
 import logging
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -41,6 +40,7 @@ from domain.order import Order
 from domain.statuses import OrderStatus
 from starter import orders
 from starter.cli import leave, report_unexpected
+from starter.stack import free_port
 from workers.settings import Settings
 from workflows import search
 
@@ -73,13 +73,6 @@ class Scene:
     cancelled: str
     rejected: str
     failed: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _order(order_id: str, customer: str, lines: list[tuple[str, int, str]], **extra: Any) -> Order:
@@ -204,9 +197,9 @@ async def stack(home: Path) -> AsyncIterator[tuple[Client, Settings, dict[str, S
     base = Settings(
         home=home,
         temporal_address=None,
-        temporal_port=_free_port(),
-        temporal_ui_port=_free_port(),
-        codec_port=_free_port(),
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+        codec_port=free_port(),
         database_url=None,
         task_queue="ui-orders",
         carrier_latency_ms="1-5",

@@ -127,6 +127,7 @@ async def _erp(settings: Settings, client: Any) -> AsyncIterator[Settings]:
     simulated ERP in this process (its ledger kept under home, so reconcile stays whole), with
     the dispatcher that delivers the outbox; the dispatcher stops with the demo."""
     from starter.erp_sim import create_erp_sim
+    from starter.stack import free_port
     from starter.web.serving import serving_app
     from workers.worker import start_erp_dispatcher
 
@@ -135,7 +136,7 @@ async def _erp(settings: Settings, client: Any) -> AsyncIterator[Settings]:
         yield settings
         return
     sim = create_erp_sim(settings.erp_signing_secret(), store=settings.home / "erp-sim.json")
-    async with serving_app(sim, "127.0.0.1", _free_port(), "the simulated ERP") as url:
+    async with serving_app(sim, "127.0.0.1", free_port(), "the simulated ERP") as url:
         with_erp = settings.model_copy(update={"erp_url": url})
         dispatcher = await start_erp_dispatcher(client, with_erp)
         try:
@@ -243,10 +244,10 @@ async def _orders_from_channels(
     each with where it stands once intake has looked at it."""
     from activities.db.engine import make_engine
     from starter.demo.channels import send_all
-    from starter.stack import port_open
+    from starter.stack import free_port, port_open
     from starter.web.serving import serving
 
-    port = settings.web_port if not port_open(settings.web_port) else _free_port()
+    port = settings.web_port if not port_open(settings.web_port) else free_port()
     engine = make_engine(settings.resolved_database_url, pool_size=1)
     try:
         async with serving(settings.model_copy(update={"web_port": port}), client) as url:
@@ -270,14 +271,6 @@ def channel_table(rows: list[dict[str, str]]) -> Any:
     for row in rows:
         table.add_row(*(row.get(column, "") for column in columns))
     return table
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def next_steps(settings: Settings, waiting: str, returned: str, held: str, *, stopped: bool) -> str:

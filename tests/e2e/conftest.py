@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from starter.stack import free_port
 from tests.payload_keys import TEST_PAYLOAD_ENV
+
+__all__ = ["free_port"]  # tests import it from here
 
 ORDERFLOW = str(Path(sys.executable).parent / "orderflow")
 
@@ -27,12 +29,6 @@ def wait_until_listening(
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         assert time.monotonic() < deadline, f"{what} did not come up"
         time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def orderflow(

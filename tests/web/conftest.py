@@ -1,7 +1,6 @@
 """The approval inbox served for real (uvicorn in the test's event loop) and a real Chromium."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -16,6 +15,7 @@ from selenium.webdriver.chrome.service import Service
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from starter.stack import free_port
 from starter.web.serving import serving
 from tests.factories import make_order, new_sku
 from workers.settings import Settings
@@ -23,12 +23,6 @@ from workers.settings import Settings
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
