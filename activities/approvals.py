@@ -27,9 +27,10 @@ class ApprovalActivities:
     def assess_holds(self, request: HoldRequest) -> HoldAssessment:
         """Decide which holds a validated order starts with, and who may release them.
 
-        Checks the amount thresholds, the Net-30 credit exposure (the customer row is locked
-        on PostgreSQL so two concurrent orders are decided one after the other), the price
-        book (or list price), the address, the manual-review flag and a suspected duplicate.
+        Checks the amount thresholds (on the goods' net), the Net-30 credit exposure (the
+        customer row is locked on PostgreSQL so two concurrent orders are decided one after
+        the other), the price book (or list price), the address, the manual-review flag and a
+        suspected duplicate.
         Read-only otherwise, so a retry gives the same answer for the same data.
         """
         order, validated = request.order, request.validated
@@ -51,6 +52,7 @@ class ApprovalActivities:
             manual_review=order.manual_review,
             duplicate_of=validated.duplicate_of,
             gross=validated.gross_estimate,
+            currency=order.currency,
         )
         if holds:
             activity.logger.info(

@@ -19,7 +19,7 @@ CARD_LINES = 8
 
 
 def order_card(order: Order) -> str:
-    """The order as placed: customer, lines, total, promise, channel."""
+    """The order as placed: customer, lines, goods' net total, promise, channel."""
     who = f"**{order.customer_id}** via {order.channel.value}"
     if order.purchase_order:
         who += f" · PO {order.purchase_order}"
@@ -35,7 +35,7 @@ def order_card(order: Order) -> str:
         promise = f"by {order.promised_date.isoformat()}"
     else:
         promise = f"within {order.promised_days} days"
-    total = f"**Total** {order.total} {order.currency} · **promised** {promise}"
+    total = f"**Goods net** {order.total} {order.currency} · **promised** {promise}"
     return "\n".join([who, "", *lines, "", total])
 
 

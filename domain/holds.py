@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.commands import CommandRefused
+from domain.money import CURRENCY_EXPONENT
 from domain.order import Order
 from domain.policy import ApprovalThresholds
 from domain.steps import ValidatedOrder
@@ -129,12 +130,18 @@ def holds_for(
     manual_review: bool,
     duplicate_of: str | None = None,
     gross: Decimal | None = None,
+    currency: str | None = None,
 ) -> list[Hold]:
     """The holds an order starts with (empty: it needs nobody's sign-off).
 
+    The amount thresholds apply to the goods' net (`total`: quantity x price, before
+    shipping and tax): what is signed off is a commercial decision on the price book, the
+    same for the same goods whatever the destination's tax; what the order will cost the
+    customer (`gross`) is the credit check's business.
+
     Args:
-        total: the order total.
-        thresholds: totals above which a manager or a director must sign off.
+        total: the goods' net total.
+        thresholds: goods' net totals above which a manager or a director must sign off.
         credit_limit: the customer's credit limit (only used on net terms).
         exposure: the customer's open orders and unpaid invoices, excluding this order.
         is_net_terms: the customer pays on account (Net-30) rather than upfront.
@@ -144,24 +151,22 @@ def holds_for(
         duplicate_of: an earlier order with the same content (see `ValidatedOrder`).
         gross: what the order may cost with shipping and tax (the credit check counts it; the
             amount thresholds read the goods' net `total`). None: `total`.
+        currency: the order's currency, named in the AMOUNT hold's reason.
     """
     holds: list[Hold] = []
-    if total > thresholds.director:
-        holds.append(
-            Hold(
-                type=HoldType.AMOUNT,
-                tier=Tier.DIRECTOR,
-                reason=f"total {total} above the director threshold {thresholds.director}",
+    for tier, threshold in (
+        (Tier.DIRECTOR, thresholds.director),
+        (Tier.MANAGER, thresholds.manager),
+    ):
+        if total > threshold:
+            holds.append(
+                Hold(
+                    type=HoldType.AMOUNT,
+                    tier=tier,
+                    reason=amount_reason(total, tier, threshold, currency),
+                )
             )
-        )
-    elif total > thresholds.manager:
-        holds.append(
-            Hold(
-                type=HoldType.AMOUNT,
-                tier=Tier.MANAGER,
-                reason=f"total {total} above the manager threshold {thresholds.manager}",
-            )
-        )
+            break
     owed = total if gross is None else gross
     if is_net_terms and exposure + owed > credit_limit:
         gross_note = "" if gross is None else " gross"
@@ -195,6 +200,17 @@ def holds_for(
             )
         )
     return holds
+
+
+def amount_reason(total: Decimal, tier: Tier, threshold: Decimal, currency: str | None) -> str:
+    """Why an AMOUNT hold was placed, naming the amount compared and the threshold's basis:
+    "goods net 12,000.00 EUR above the manager threshold 10,000.00 (net)"."""
+    places = CURRENCY_EXPONENT.get(currency or "", 2)
+    unit = f" {currency}" if currency else ""
+    return (
+        f"goods net {total:,.{places}f}{unit} above the {tier.value} threshold "
+        f"{threshold:,.{places}f} (net)"
+    )
 
 
 def open_holds(holds: list[Hold]) -> list[Hold]:

@@ -84,7 +84,7 @@ async def place(
             ),
             static_summary=(
                 f"{order.channel.value} order {order.order_id} for "
-                f"{order.customer_id}: {order.total} {order.currency}"
+                f"{order.customer_id}: goods net {order.total} {order.currency}"
             ),
             static_details=order_card(order),
         )

@@ -8,9 +8,10 @@ answer from here when Temporal has forgotten an order, and say so.
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from temporalio.client import Client
@@ -170,6 +171,78 @@ def billing(engine: Engine, order_id: str) -> dict[str, Any] | None:
         "paid": invoice.paid,
         "credited": str(from_minor(sum(r.amount_minor for r in credited), invoice.currency)),
     }
+
+
+async def gross_estimate_of(settings: Settings, order_id: str) -> str | None:
+    """The order's gross estimate from validation (goods, the dearest shipping, tax); None
+    when it was not validated (or before estimates, or the database cannot be read)."""
+    try:
+        found = await from_read_model(settings, amounts, [order_id])
+    except DBAPIError:
+        return None
+    return found.get(order_id, NO_AMOUNTS)["gross_estimate"]
+
+
+NO_AMOUNTS: dict[str, str | None] = {
+    "currency": None,
+    "gross_estimate": None,
+    "invoiced_gross": None,
+}
+"""What `amounts` says of an order the read model does not have (or cannot be read)."""
+
+
+async def with_amounts(settings: Settings, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`list` rows that say which amount is which: `goods_net` (the same as `total`, the goods
+    at the order's prices before shipping and tax), the validation's `gross_estimate` (goods,
+    the dearest shipping and tax), `invoiced_gross` once invoiced, and the `currency`; None
+    where the read model has none (or cannot be read: the rows are still listed)."""
+    try:
+        found = await from_read_model(settings, amounts, [row["order_id"] for row in rows])
+    except DBAPIError:
+        found = {}
+    return [
+        {**row, "goods_net": row.get("total"), **found.get(row["order_id"], NO_AMOUNTS)}
+        for row in rows
+    ]
+
+
+AMOUNTS_PER_QUERY = 500
+"""Order ids per `IN (...)` (SQLite's limit on bound parameters is lower on old builds)."""
+
+
+def amounts(engine: Engine, order_ids: list[str]) -> dict[str, dict[str, str | None]]:
+    """Per order the read model has: its currency, gross estimate and invoiced gross (the sum
+    of its invoices: an order may be invoiced in parts)."""
+    invoiced = (
+        select(Invoice.order_id, func.sum(Invoice.amount).label("gross"))
+        .group_by(Invoice.order_id)
+        .subquery()
+    )
+    found: dict[str, dict[str, str | None]] = {}
+    with Session(engine) as session:
+        for start in range(0, len(order_ids), AMOUNTS_PER_QUERY):
+            query = (
+                select(
+                    OrderRecord.order_id,
+                    OrderRecord.currency,
+                    OrderRecord.gross_estimate,
+                    invoiced.c.gross,
+                )
+                .outerjoin(invoiced, invoiced.c.order_id == OrderRecord.order_id)
+                .where(OrderRecord.order_id.in_(order_ids[start : start + AMOUNTS_PER_QUERY]))
+            )
+            for order_id, currency, estimate, gross in session.execute(query):
+                found[order_id] = {
+                    "currency": currency,
+                    "gross_estimate": _money(estimate),
+                    "invoiced_gross": _money(gross),
+                }
+    return found
+
+
+def _money(amount: Decimal | float | None) -> str | None:
+    """A stored amount as the decimal string the CLI shows (SQLite sums come back as float)."""
+    return None if amount is None else f"{Decimal(str(amount)):.2f}"
 
 
 async def told_customer(settings: Settings, order_id: str) -> list[dict[str, Any]] | None:

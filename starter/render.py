@@ -24,9 +24,17 @@ def print_json(value: Any) -> None:
     print(json.dumps(to_jsonable_python(value), indent=2, sort_keys=True))
 
 
+AMOUNTS_CAPTION = (
+    "goods net: the goods at the order's prices, before shipping and tax (what the approval "
+    "thresholds compare). gross: est. = goods + the dearest shipping + tax, as validated (at "
+    "most what the order costs); invoiced = what its invoices bill, tax included"
+)
+
+
 def order_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
-    table = Table(title=title)
-    for column in ("order", "status", "customer", "channel", "goods net", "esc.", "placed", "from"):
+    table = Table(title=title, caption=AMOUNTS_CAPTION)
+    columns = ("order", "status", "customer", "channel", "goods net", "gross")
+    for column in (*columns, "esc.", "placed", "from"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(
@@ -34,12 +42,42 @@ def order_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
             row["status"] or "?",
             row.get("customer_id") or "",
             row.get("channel") or "",
-            row.get("total") or "",
+            _amount(row.get("total"), row.get("currency")),
+            gross_cell(row),
             str(row.get("escalation_level", 0)),
             (row.get("started_at") or "")[:19].replace("T", " "),
             "" if row.get("source", "temporal") == "temporal" else str(row["source"]),
         )
     return table
+
+
+BILLED = frozenset(
+    {
+        OrderStatus.COMPLETED.value,
+        OrderStatus.RETURN_REQUESTED.value,
+        OrderStatus.RETURN_RECEIVED.value,
+        OrderStatus.REFUNDED.value,
+    }
+)
+"""Statuses of an order whose invoicing is done: its invoiced gross is its gross."""
+
+
+def gross_cell(row: dict[str, Any]) -> str:
+    """The `list` row's gross, saying which it is: "est. 53.49 EUR" (validation's estimate),
+    "invoiced 41.59 EUR", or both while an open order is invoiced in parts; "" when unknown."""
+    estimate, invoiced = row.get("gross_estimate"), row.get("invoiced_gross")
+    currency = row.get("currency")
+    if invoiced is not None and (estimate is None or row.get("status") in BILLED):
+        return f"invoiced {_amount(invoiced, currency)}"
+    if invoiced is not None:
+        return f"est. {_amount(estimate, currency)}, invoiced {_amount(invoiced, currency)} so far"
+    return f"est. {_amount(estimate, currency)}" if estimate is not None else ""
+
+
+def _amount(amount: str | None, currency: str | None) -> str:
+    if amount is None:
+        return ""
+    return f"{amount} {currency}" if currency else amount
 
 
 def stock_table(rows: list[dict[str, Any]]) -> Table:
@@ -63,6 +101,7 @@ def show_state(
     source: str = "temporal",
     told: list[dict[str, Any]] | None = None,
     billed: dict[str, Any] | None = None,
+    gross_estimate: str | None = None,
 ) -> None:
     if source == "read model":
         console.print(
@@ -80,6 +119,11 @@ def show_state(
         f"goods net {order_total(state) or '?'} {state.currency}"
         + (f"  (escalation level {state.escalation_level})" if state.escalation_level else "")
     )
+    if gross_estimate is not None and not billed:
+        console.print(
+            f"gross est. {gross_estimate} {state.currency} incl. shipping and tax "
+            "(at most: the dearest shipping; the invoice bills what ships)"
+        )
     if state.reason:
         console.print(f"reason: {state.reason}")
     if billed:
@@ -287,7 +331,7 @@ def erp_section(erp: dict[str, Any]) -> list[Any]:
     if not erp["dead_letters"]:
         return [line]
     dead = Table(title="ERP dead letters (orderflow erp retry ID once the cause is fixed)")
-    for column in ("id", "order", "kind", "document", "amount", "tries", "refused because"):
+    for column in ("id", "order", "kind", "document", "gross", "tries", "refused because"):
         dead.add_column(column, no_wrap=column != "refused because")
     for d in erp["dead_letters"]:
         dead.add_row(
@@ -361,14 +405,20 @@ def shipment_state(state: OrderState, shipment: Shipment) -> str:
 
 
 def state_json(
-    state: OrderState, source: str, told: list[dict[str, Any]] | None = None
+    state: OrderState,
+    source: str,
+    told: list[dict[str, Any]] | None = None,
+    gross_estimate: str | None = None,
 ) -> dict[str, Any]:
     """`status --json`: the workflow's view, plus what a script should not have to work out:
-    the total (`total`, never null when the lines have prices), each parcel's `state`, and
-    what the customer was told (`customer_notices`, from the read model; null: unreadable)."""
+    the goods' net (`total`, and the same as `goods_net`: never null when the lines have
+    prices), the validation's `gross_estimate` (goods, the dearest shipping and tax; null
+    before validation), each parcel's `state`, and what the customer was told
+    (`customer_notices`, from the read model; null: unreadable)."""
     data = state.model_dump(mode="json")
     total = order_total(state)
-    data["total"] = None if total is None else str(total)
+    data["total"] = data["goods_net"] = None if total is None else str(total)
+    data["gross_estimate"] = gross_estimate
     for shipment, dumped in zip(state.shipments, data["shipments"], strict=True):
         dumped["state"] = shipment_state(state, shipment)
     data["source"] = source

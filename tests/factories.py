@@ -1,8 +1,10 @@
 """Test data: orders with unique ids, SKUs with their own stock, accounts of a test's own,
 an order's read-model rows and its capture, read-model look-ups."""
 
+import json
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -282,3 +284,20 @@ def invoice_no(engine: Engine, order_id: str) -> str:
         number = session.scalar(select(Invoice.invoice_no).where(Invoice.order_id == order_id))
     assert number is not None, f"order {order_id} has no invoice"
     return number
+
+
+def gross_by_the_tables(goods: Decimal, country: str, zone: str | None) -> Decimal:
+    """What `goods` (EUR, net, standard-rated) cost the customer by the bundled tables
+    (domain/data), worked out here from the data files, not by the code under test: the EUR
+    shipping charge of `zone` ("dearest": the one the gross estimate reserves) unless the goods
+    reach `free_from`, plus `country`'s standard VAT on both, rounded half up once."""
+    data = Path(__file__).parents[1] / "domain" / "data"
+    eur = json.loads((data / "charges.json").read_text())["shipping"]["EUR"]
+    prices = {name: Decimal(price) for name, price in eur["rule"]["prices"].items()}
+    shipping = Decimal(0)
+    if zone is not None and goods < Decimal(eur["free_from"]):
+        shipping = max(prices.values()) if zone == "dearest" else prices[zone]
+    rate = Decimal(json.loads((data / "tax_rates.json").read_text())["vat"][country]["standard"])
+    net = goods + shipping
+    tax = (net * rate / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return net + tax

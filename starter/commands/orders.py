@@ -202,16 +202,18 @@ def status(order_id: str, as_json: JsonFlag = False) -> None:
     """
     settings = get_settings()
 
-    async def go(client: Any) -> tuple[Any, str, Any, Any]:
+    async def go(client: Any) -> tuple[Any, str, Any, Any, str | None]:
         state, source = await read_model.find_order(client, settings, order_id)
         told = await read_model.told_customer(settings, order_id)
-        return state, source, told, await read_model.billing_of(settings, order_id)
+        billed = await read_model.billing_of(settings, order_id)
+        return state, source, told, billed, await read_model.gross_estimate_of(settings, order_id)
 
-    state, source, told, billed = run(go)
+    state, source, told, billed, estimate = run(go)
     if as_json:
-        render.print_json({**render.state_json(state, source, told), "billing": billed})
+        shown = render.state_json(state, source, told, estimate)
+        render.print_json({**shown, "billing": billed})
     else:
-        render.show_state(state, source, told, billed)
+        render.show_state(state, source, told, billed, estimate)
 
 
 @app.command("list", rich_help_panel=PANEL)
@@ -224,12 +226,18 @@ def list_(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Orders, oldest first, one row each, from Temporal visibility (search attributes)."""
+    """Orders, oldest first, one row each, from Temporal visibility (search attributes), with
+    their goods' net and gross (estimated, or invoiced) from the read model."""
     settings = get_settings()
-    if all_:
-        rows = run(lambda client: read_model.all_orders(client, settings, status, limit))
-    else:
-        rows = run(lambda client: orders.list_orders(client, status, limit))
+
+    async def go(client: Any) -> list[dict[str, Any]]:
+        if all_:
+            rows = await read_model.all_orders(client, settings, status, limit)
+        else:
+            rows = await orders.list_orders(client, status, limit)
+        return await read_model.with_amounts(settings, rows)  # the gross, from the read model
+
+    rows = run(go)
     if as_json:
         render.print_json(rows)
     else:

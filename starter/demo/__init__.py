@@ -13,7 +13,7 @@ from domain.order import Order
 from domain.returns import Disposition, InspectionLine, InspectionRequest, ReturnRequest
 from domain.state import OrderState
 from domain.statuses import OrderStatus
-from starter import orders, returns
+from starter import orders, read_model, returns
 from starter.logs import setup_logging
 from starter.render import console, order_table, order_total
 from starter.stack import dev_server, embedded_unless_configured
@@ -171,6 +171,7 @@ async def _orders_and_channels(settings: Settings, client: Any, exit_after: bool
         # Each order's own state (a query), not visibility: search attributes are updated
         # asynchronously and may lag a moment behind under load.
         rows = [_row(await orders.state_of(client, order.order_id)) for order, _ in plans]
+        rows = await read_model.with_amounts(settings, rows)  # goods net and gross
         console.print(order_table(rows, title=f"Demo orders (run {suffix})"))
         console.print(channel_table(arrived))
         console.print(await _erp_summary(settings))

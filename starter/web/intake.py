@@ -25,7 +25,8 @@ from domain.order import Order
 from starter import channels as configured
 from starter.intake import IntakeDesk, Placement
 from starter.orders import UnknownOrder, UserError
-from starter.read_model import find_order
+from starter.read_model import find_order, gross_estimate_of
+from starter.render import order_total
 
 MAX_BODY = 5 * 1024 * 1024
 PROBLEM = "application/problem+json"
@@ -278,6 +279,9 @@ async def order_json(request: Request, order_id: str) -> Response:
     shown = state.model_dump(
         mode="json", include={"order_id", "status", "customer_id", "channel", "currency", "total"}
     )
+    goods_net = order_total(state)  # `total` is the same: the goods' net, once validated
+    shown["goods_net"] = None if goods_net is None else str(goods_net)
+    shown["gross_estimate"] = await gross_estimate_of(inbox.settings, order_id)
     shown["holds"] = [h.model_dump(mode="json", exclude_none=True) for h in state.holds]
     shown["reason"] = state.reason
     shown["source"] = source

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 
 from activities.credit import exposure
-from activities.db.models import Customer
+from activities.db.models import Customer, OrderRecord
 from domain.holds import Hold
 from domain.sla import format_duration
 from domain.state import OrderState
@@ -29,8 +29,12 @@ class WaitingOrder:
     customer_name: str
     credit_limit: Decimal | None
     exposure: Decimal
+    """The customer's other open orders (at their gross estimates) and unpaid invoices (gross)
+    less credit notes: what the credit check adds this order's gross estimate to."""
     waiting_since: datetime | None
     due: datetime | None
+    gross_estimate: Decimal | None = None
+    """Goods, the dearest shipping and tax, as validated (None: no estimate recorded)."""
     mine: list[Hold] = field(default_factory=list)
     others: list[Hold] = field(default_factory=list)
 
@@ -51,11 +55,13 @@ class WaitingOrder:
 def facts(
     engine: Engine, settings: Settings, state: OrderState, who: ApproverView | None
 ) -> WaitingOrder:
-    """The facts of one held order (customer, exposure, holds split by who may release them,
-    SLA due time from the order's audit trail and the configured durations)."""
+    """The facts of one held order (customer, its gross estimate, the customer's credit
+    exposure, holds split by who may release them, SLA due time from the order's audit trail
+    and the configured durations)."""
     with Session(engine) as session:
         customer = session.get(Customer, state.customer_id)
         owed = exposure(session, state.customer_id, state.order_id)
+        record = session.get(OrderRecord, state.order_id)
     since = next(
         (e.at for e in reversed(state.events) if e.status == OrderStatus.AWAITING_APPROVAL), None
     )
@@ -75,6 +81,7 @@ def facts(
             else None  # prepaid: no credit line to compare with
         ),
         exposure=owed,
+        gross_estimate=record.gross_estimate if record is not None else None,
         waiting_since=since,
         # The order's own SLA (snapshotted when it was validated); older workers' orders: the
         # configured one from when it started waiting.

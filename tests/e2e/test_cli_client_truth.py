@@ -101,16 +101,21 @@ async def test_a_cancelled_order_shows_its_voided_label_and_one_total(
 
     status = json.loads((await run_cli("status", order.order_id, "--json", env=env)).stdout)
     assert [s["state"] for s in status["shipments"]] == ["voided"]
-    assert status["total"] == "20.00"
+    assert status["total"] == status["goods_net"] == "20.00"
+    assert status["gross_estimate"] is not None  # validated: estimated (zero tax here)
     table = (await run_cli("status", order.order_id, env=env)).stdout
     assert "voided" in table and "booked" not in table.split("shipments")[1].split("history")[0]
     assert "goods net 20.00 EUR" in table
+    assert f"gross est. {status['gross_estimate']} EUR incl. shipping and tax" in table
 
     rejected = make_order({"NO-SUCH-SKU": 3}, country="DE")
     file = write(tmp_path, "rejected.json", json.loads(rejected.model_dump_json()))
     await run_cli("place", file, "--wait", "REJECTED", env=env)
     status = json.loads((await run_cli("status", rejected.order_id, "--json", env=env)).stdout)
-    assert status["status"] == "REJECTED" and status["total"] == "30.00"
+    assert status["status"] == "REJECTED" and status["total"] == status["goods_net"] == "30.00"
+    assert status["gross_estimate"] is None  # rejected before it was priced
+    table = (await run_cli("status", rejected.order_id, env=env)).stdout
+    assert "goods net 30.00 EUR" in table and "gross est." not in table
 
 
 async def test_returns_speak_the_cli_spelling_and_a_refunded_rma_says_so(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from rich.console import Console
 from temporalio.exceptions import ApplicationError
 
 from domain.fulfilment import Shipment
@@ -160,6 +161,80 @@ def test_one_total_even_for_an_order_rejected_before_it_was_totalled() -> None:
         "99.80"
     )
     assert render.state_json(state(OrderStatus.REJECTED), "temporal")["total"] == "99.80"
+
+
+def shown(*parts: Any) -> str:
+    """What the CLI's console prints for `parts` (wide: no column is cut)."""
+    console = Console(width=400, color_system=None)
+    with console.capture() as output:
+        console.print(*parts)
+    return output.get()
+
+
+def printed(monkeypatch: pytest.MonkeyPatch, call: Any) -> str:
+    """What `call()` prints on the CLI's console."""
+    console = Console(width=400, color_system=None)
+    monkeypatch.setattr(render, "console", console)
+    with console.capture() as output:
+        call()
+    return output.get()
+
+
+ROW = {"order_id": "o-1", "status": "AWAITING_SHIPMENT", "total": "20.00", "currency": "EUR"}
+
+
+def test_list_says_which_amount_is_the_goods_net_and_which_gross_it_shows() -> None:
+    rows = [
+        ROW | {"gross_estimate": "53.49", "invoiced_gross": None},
+        ROW
+        | {"order_id": "o-2", "status": "COMPLETED"}
+        | {"gross_estimate": "53.49", "invoiced_gross": "29.69"},
+        ROW
+        | {"order_id": "o-3", "status": "SHIPPED"}
+        | {"gross_estimate": "53.49", "invoiced_gross": "12.00"},
+        ROW | {"order_id": "o-4", "status": "REJECTED", "total": "30.00", "currency": None},
+    ]
+    text = shown(render.order_table(rows))
+    header = next(line for line in text.splitlines() if "goods net" in line)
+    assert "gross" in header.replace("goods net", "")
+    assert "before shipping and tax" in text and "the dearest shipping + tax" in text
+    line = {
+        row["order_id"]: next(x for x in text.splitlines() if row["order_id"] in x) for row in rows
+    }
+    assert "20.00 EUR" in line["o-1"] and "est. 53.49 EUR" in line["o-1"]
+    assert "invoiced 29.69 EUR" in line["o-2"] and "est." not in line["o-2"]
+    assert "est. 53.49 EUR, invoiced 12.00 EUR so far" in line["o-3"]  # invoiced in parts
+    assert "30.00" in line["o-4"] and "est." not in line["o-4"] and "invoiced" not in line["o-4"]
+
+
+def test_status_shows_the_gross_estimate_until_the_invoice_says_the_gross(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    validated = state(OrderStatus.AWAITING_SHIPMENT, total=Decimal("99.80"))
+    before = printed(monkeypatch, lambda: render.show_state(validated, gross_estimate="143.46"))
+    assert "goods net 99.80 EUR" in before
+    assert "gross est. 143.46 EUR incl. shipping and tax" in before
+    billed = {
+        "invoice_no": "INV-2026-000001",
+        "currency": "EUR",
+        "net": "104.75",
+        "tax": "19.90",
+        "gross": "124.65",
+        "due_date": "2026-01-31",
+        "credited": "0.00",
+    }
+    after = printed(
+        monkeypatch, lambda: render.show_state(validated, billed=billed, gross_estimate="143.46")
+    )
+    assert "goods net 99.80 EUR" in after and "gross est." not in after
+    assert "net 104.75  tax 19.90  gross 124.65 EUR" in after
+    data = render.state_json(validated, "temporal", None, "143.46")
+    assert (data["total"], data["goods_net"], data["gross_estimate"]) == (
+        "99.80",
+        "99.80",
+        "143.46",
+    )
+    assert render.state_json(state(OrderStatus.REJECTED), "temporal")["gross_estimate"] is None
 
 
 def test_a_parcel_that_never_left_a_stopped_or_billed_order_shows_as_voided() -> None:

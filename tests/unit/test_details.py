@@ -26,7 +26,7 @@ def test_the_card_shows_customer_lines_total_promise_and_channel() -> None:
     assert card.startswith(f"**C-WEB-001** via web · PO {order.purchase_order}")
     assert "placed by j.buyer" in card
     assert "- MS-200 x 6 @ 1000.00 EUR" in card and "- KB-100 x 1 @ 1000.00 EUR" in card
-    assert card.endswith("**Total** 7000.00 EUR · **promised** within 5 days")
+    assert card.endswith("**Goods net** 7000.00 EUR · **promised** within 5 days")
 
 
 def test_the_card_shows_a_promised_date_and_counts_lines_beyond_eight() -> None:

@@ -63,14 +63,25 @@ def test_small_prepaid_order_needs_nobody() -> None:
 
 
 def test_amount_above_manager_threshold_needs_a_manager() -> None:
-    [only] = assess("5000.01")
+    [only] = assess("5000.01", currency="EUR")
     assert (only.type, only.tier) == (HoldType.AMOUNT, Tier.MANAGER)
-    assert only.reason == "total 5000.01 above the manager threshold 5000"
+    assert only.reason == "goods net 5,000.01 EUR above the manager threshold 5,000.00 (net)"
 
 
 def test_amount_above_director_threshold_needs_a_director() -> None:
-    [only] = assess("50000.01")
+    [only] = assess("50000.01", currency="EUR")
     assert (only.type, only.tier) == (HoldType.AMOUNT, Tier.DIRECTOR)
+    assert only.reason == "goods net 50,000.01 EUR above the director threshold 50,000.00 (net)"
+
+
+def test_the_amount_thresholds_compare_the_goods_net_not_the_gross() -> None:
+    """The thresholds are a price-book decision: shipping and the destination's tax (the
+    gross) do not push an order over them; the credit check is what counts the gross."""
+    assert assess("4990.00", gross=Decimal("5963.75")) == []
+    [only] = assess("5001", gross=Decimal("6001"), currency="JPY")
+    assert only.reason == "goods net 5,001 JPY above the manager threshold 5,000 (net)"
+    [only] = assess("5000.01")  # no currency known: the amounts alone
+    assert only.reason == "goods net 5,000.01 above the manager threshold 5,000.00 (net)"
 
 
 def test_net_terms_over_credit_limit_needs_finance() -> None:

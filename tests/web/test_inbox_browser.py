@@ -2,6 +2,7 @@
 on; another approver cannot act on it. Screenshots go to docs/screenshots/."""
 
 import asyncio
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from activities.db.models import OrderEvent
 from domain.statuses import OrderStatus
 from starter import orders
 from starter.web.accounts import issue_token
+from tests.factories import gross_by_the_tables
 from tests.web.conftest import SCREENSHOTS, held_order
 from workers.settings import Settings
 
@@ -56,6 +58,7 @@ def sign_in(browser: webdriver.Chrome, base: str, user: str, token: str) -> None
     )
 
 
+@pytest.mark.settings(tax_rates_file=None, charges_file=None)  # the real tables: gross > net
 async def test_an_approver_signs_in_sees_the_order_and_approves_it(
     client: Client,
     worker: Settings,
@@ -80,19 +83,38 @@ async def test_an_approver_signs_in_sees_the_order_and_approves_it(
     error = await asyncio.to_thread(wrong_then_right)
     assert "wrong token" in error
 
-    def inbox_row() -> str:
+    # 6 x 1000.00 to Amsterdam: shipping is free above 150.00, Dutch VAT on the goods.
+    gross = gross_by_the_tables(Decimal("6000.00"), "NL", "dearest")
+
+    def inbox_row() -> tuple[str, dict[str, str]]:
         row = until(browser, By.CSS_SELECTOR, f"tr[data-order='{order.order_id}']", refresh=True)
         browser.save_screenshot(str(SCREENSHOTS / "inbox.png"))
-        return row.text
+        headers = [  # as written: the page shows headings in capitals
+            th.get_attribute("textContent") or ""
+            for th in browser.find_elements(By.CSS_SELECTOR, "#waiting th")
+        ]
+        cells = {
+            name: row.find_element(By.CSS_SELECTOR, f"td.{name}").text
+            for name in ("goods-net", "gross-estimate", "exposure")
+        }
+        return row.text, {"headers": " | ".join(headers), **cells}
 
-    row = await asyncio.to_thread(inbox_row)
-    assert "6000.00 EUR" in row and "AMOUNT" in row and "manager" in row
-    assert "C-WEB-001" in row
+    row, cells = await asyncio.to_thread(inbox_row)
+    assert "AMOUNT" in row and "manager" in row and "C-WEB-001" in row
+    assert "Goods net | Gross est." in cells["headers"]
+    assert "Credit exposure (gross)" in cells["headers"]
+    assert (cells["goods-net"], cells["gross-estimate"]) == ("6000.00 EUR", f"{gross} EUR")
+    assert cells["exposure"].endswith(" EUR")
+    assert "goods net 6,000.00 EUR above the manager threshold 5,000.00 (net)" in row
 
     def open_and_approve() -> str:
         browser.find_element(By.LINK_TEXT, order.order_id).click()
         assert until(browser, By.ID, "status").text == "AWAITING_APPROVAL"
         browser.save_screenshot(str(SCREENSHOTS / "order.png"))
+        facts = browser.find_element(By.CSS_SELECTOR, ".card dl").text
+        assert "Goods net\n6000.00 EUR" in facts, facts
+        assert f"Gross estimate\n{gross} EUR incl. shipping and tax" in facts, facts
+        assert "Credit exposure (gross)\n" in facts, facts
         until(browser, By.ID, "note").send_keys("known customer, checked by phone")
         browser.find_element(By.ID, "approve").click()
         return until(browser, By.ID, "flash").text

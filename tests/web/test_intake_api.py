@@ -96,6 +96,7 @@ async def test_canonical_order_is_created_replayed_and_refused_by_http_rules(
         )
         assert followed.status_code == 200
         assert followed.json()["order_id"] == order.order_id
+        assert followed.json()["goods_net"] == "49.90" and "gross_estimate" in followed.json()
 
     state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
     assert state.status == OrderStatus.AWAITING_SHIPMENT  # one order, never rejected

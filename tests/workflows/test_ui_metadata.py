@@ -79,7 +79,7 @@ async def test_an_order_waiting_for_approval_names_its_timer_and_says_for_whom(
     assert await described.static_details() == order_card(order)
     assert f"{sku} x 6 @ 1000.00 EUR" in (await described.static_details() or "")
     assert await described.static_summary() == (
-        f"web order {order.order_id} for C-WEB-001: 6000.00 EUR"
+        f"web order {order.order_id} for C-WEB-001: goods net 6000.00 EUR"
     )
     assert described.typed_search_attributes.get(search.AWAITING_APPROVER) == "manager"
 
