@@ -1,5 +1,6 @@
 """Credit exposure: what a customer owes or has on order, for the Net-30 credit decision."""
 
+from collections import defaultdict
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -8,7 +9,9 @@ from sqlalchemy.orm import Session
 from activities.db.models import CreditNote, Customer, Invoice, OrderRecord
 from domain.statuses import OrderStatus
 
-# Orders that still count against credit: neither closed nor already invoiced at capture.
+# Orders that still count against credit: neither closed nor invoiced to the end (an order
+# captured per wave is open until its last capture; what its invoices billed counts once,
+# as unpaid invoices).
 OPEN_STATUSES = [
     s.value
     for s in OrderStatus
@@ -26,22 +29,38 @@ OPEN_STATUSES = [
 def exposure(session: Session, customer_id: str, excluding_order_id: str) -> Decimal:
     """What the customer owes or has on order, leaving one order out.
 
-    Open orders (at their gross estimate: goods, the dearest shipping and the tax), plus
-    unpaid invoices (gross) less the credit notes issued on them.
+    Open orders (at their gross estimate: goods, the dearest shipping and the tax; one
+    invoiced in part counts what its invoices have not billed yet), plus unpaid invoices
+    (gross, every invoice of every order) less the credit notes issued on them.
 
     Args:
         session: an open session (call inside the transaction that takes the decision).
         customer_id: the account.
         excluding_order_id: the order being decided, which must not count against itself.
     """
-    open_orders = session.scalar(  # at what they may cost: gross, once validated
-        select(
-            func.coalesce(func.sum(func.coalesce(OrderRecord.gross_estimate, OrderRecord.total)), 0)
-        ).where(
-            OrderRecord.customer_id == customer_id,
-            OrderRecord.order_id != excluding_order_id,
-            OrderRecord.status.in_(OPEN_STATUSES),
+    is_open = (
+        OrderRecord.customer_id == customer_id,
+        OrderRecord.order_id != excluding_order_id,
+        OrderRecord.status.in_(OPEN_STATUSES),
+    )
+    estimates = {  # at what they may cost: gross, once validated
+        order_id: estimate if estimate is not None else total
+        for order_id, estimate, total in session.execute(
+            select(OrderRecord.order_id, OrderRecord.gross_estimate, OrderRecord.total).where(
+                *is_open
+            )
         )
+    }
+    billed: dict[str, Decimal] = defaultdict(Decimal)  # waves invoiced already: counted below
+    for order_id, amount in session.execute(
+        select(Invoice.order_id, Invoice.amount)
+        .join(OrderRecord, OrderRecord.order_id == Invoice.order_id)
+        .where(*is_open)
+    ):
+        billed[order_id] += amount
+    open_orders = sum(
+        (max(estimate - billed[order_id], Decimal(0)) for order_id, estimate in estimates.items()),
+        Decimal(0),
     )
     unpaid = session.scalar(
         select(func.coalesce(func.sum(Invoice.amount), 0))
@@ -54,7 +73,7 @@ def exposure(session: Session, customer_id: str, excluding_order_id: str) -> Dec
         .join(OrderRecord, OrderRecord.order_id == Invoice.order_id)
         .where(OrderRecord.customer_id == customer_id, Invoice.paid.is_(False))
     )
-    return Decimal(str(open_orders)) + Decimal(str(unpaid)) - Decimal(str(credited))
+    return open_orders + Decimal(str(unpaid)) - Decimal(str(credited))
 
 
 def lock_customer(session: Session, customer_id: str) -> Customer | None:

@@ -2,7 +2,12 @@
 rates, the VAT in proportion), less the restocking fee the disposition and reason call for,
 plus the shipping charge when the whole order came back for a defect.
 
-Used by `RefundActivities` for a refund against an RMA on an invoice that carries its
+An order captured per wave of parcels has several invoices: the refund is priced against all
+of them as one (`domain.invoicing.combined`), so a return of units billed on two invoices is
+credited at each one's prices and rates, and "the whole order came back" means every unit of
+every invoice. The note names the invoices it credits.
+
+Used by `RefundActivities` for a refund against an RMA on invoices that carry their
 document; other refunds (no RMA, or an invoice issued before invoices carried tax) keep the
 amount they were asked for.
 """
@@ -13,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activities.billing import MoneyRules
-from activities.db.models import Invoice, Refund, ReturnAuthorization, ReturnLine
+from activities.db.models import Refund, ReturnAuthorization, ReturnLine
+from activities.invoices import invoices_of
 from domain import invoicing
 from domain.credit_notes import CreditNote, CreditRefused, credit_note_for
 from domain.restocking import refunds_shipping, restocking_fees, whole_order_returned
@@ -26,17 +32,16 @@ def price(
     """The request with the amount to give back, and the credit document (None: as asked).
 
     Raises:
-        CreditRefused: the RMA credits more than is left on the invoice.
+        CreditRefused: the RMA credits more than is left on the order's invoices.
     """
     booked = session.scalar(select(Refund).where(Refund.idempotency_key == request.idempotency_key))
     if booked is not None and booked.document:  # priced when it was booked: the same answer
         note = CreditNote.model_validate(booked.document)
         return request.model_copy(update={"amount": note.totals.gross}), note
-    invoice = session.scalar(select(Invoice).where(Invoice.order_id == request.order_id))
+    document = billed(session, request.order_id)
     rma = session.get(ReturnAuthorization, request.rma_id) if request.rma_id else None
-    if invoice is None or not invoice.document or rma is None:
+    if document is None or rma is None:
         return request, None
-    document = invoicing.Invoice.model_validate(invoice.document)
     inspected = _inspected(session, rma.rma_id)
     returned: dict[str, int] = {}
     for line in inspected:
@@ -55,6 +60,15 @@ def price(
         reason=rma.reason,
     )
     return request.model_copy(update={"amount": note.totals.gross}), note
+
+
+def billed(session: Session, order_id: str) -> invoicing.CombinedInvoice | None:
+    """The order's invoices as one document (None: not invoiced, or an invoice issued before
+    invoices carried their document, which cannot be credited line by line)."""
+    rows = invoices_of(session, order_id)
+    if not rows or not all(row.document for row in rows):
+        return None
+    return invoicing.combined([invoicing.Invoice.model_validate(row.document) for row in rows])
 
 
 def _inspected(session: Session, rma_id: str) -> list[InspectionLine]:
@@ -90,8 +104,12 @@ def _shipping_back(
     earlier: list[CreditNote],
     rules: MoneyRules,
 ) -> bool:
-    """Whole order back, every RMA for a shipping-refund reason (default: defective)."""
-    invoiced = {line.sku: line.quantity for line in document.lines if line.sku}
+    """Whole order back (every unit of every invoice), every RMA for a shipping-refund reason
+    (default: defective)."""
+    invoiced: dict[str, int] = {}
+    for line in document.lines:
+        if line.sku:
+            invoiced[line.sku] = invoiced.get(line.sku, 0) + line.quantity
     back = dict(returned_now)
     reasons = [rma.reason]
     for note in earlier:

@@ -18,7 +18,6 @@ from temporalio import activity
 from activities.db.models import (
     CreditNote,
     Customer,
-    Invoice,
     Notification,
     OrderEvent,
     OrderRecord,
@@ -32,6 +31,7 @@ from activities.db.models import (
     utcnow,
 )
 from activities.mail import MailConfig
+from domain import credit_notes
 from domain.customer_notices import (
     Backorder,
     Cancellation,
@@ -250,11 +250,19 @@ def _refund(session: Session, key: str) -> RefundFacts | None:
     if refund is None:
         return None
     note = session.scalar(select(CreditNote).where(CreditNote.refund_id == refund.id))
-    invoice = session.scalar(select(Invoice.invoice_no).where(Invoice.order_id == refund.order_id))
+    if note is None:
+        return RefundFacts(
+            amount=from_minor(refund.amount_minor, refund.currency),
+            currency=refund.currency,
+            rma_id=refund.rma_id,
+        )
+    document = note.document or refund.document  # which invoices the credit names
+    named = credit_notes.CreditNote.model_validate(document).credits if document else []
     return RefundFacts(
         amount=from_minor(refund.amount_minor, refund.currency),
         currency=refund.currency,
         rma_id=refund.rma_id,
-        credit_note=note.credit_note_no if note is not None else None,
-        invoice_no=invoice if note is not None else None,
+        credit_note=note.credit_note_no,
+        invoice_no=note.invoice_no,
+        invoice_nos=named or [note.invoice_no],
     )

@@ -3,11 +3,14 @@
 Capture (invoice), the refund ledger (credit note or card refund) and the void of an
 authorisation call one `post_*` function inside their own transaction, once per document:
 their idempotency keys make a retried activity find the document and write nothing, and the
-posting's unique key is the last guard. The ERP dispatcher (activities/erp_delivery.py) sends
-what is pending, in `seq` order per order.
+posting's unique key is the last guard. Keys are per document (`<order>:<kind>:<document>`,
+`domain.erp.posting_key`): an order captured per wave posts each of its invoices under its
+own number. The ERP dispatcher (activities/erp_delivery.py) sends what is pending, in `seq`
+order per order.
 """
 
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -137,8 +140,11 @@ def _document_facts(session: Session, invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def post_credit_note(session: Session, note: CreditNote, refund: Refund) -> ErpPosting:
-    """A refund on account terms: the invoice is credited."""
+def post_credit_note(
+    session: Session, note: CreditNote, refund: Refund, invoice_nos: Sequence[str] = ()
+) -> ErpPosting:
+    """A refund on account terms: the invoice is credited (`invoice_no`; `invoice_nos`: every
+    invoice the credit names, when a return spans an order's invoices of several waves)."""
     return post(
         session,
         order_id=refund.order_id,
@@ -146,11 +152,17 @@ def post_credit_note(session: Session, note: CreditNote, refund: Refund) -> ErpP
         document=note.credit_note_no,
         amount=note.amount,
         currency=note.currency,
-        data={"invoice_no": note.invoice_no, "rma_id": refund.rma_id},
+        data={
+            "invoice_no": note.invoice_no,
+            "invoice_nos": list(invoice_nos) or [note.invoice_no],
+            "rma_id": refund.rma_id,
+        },
     )
 
 
-def post_refund(session: Session, refund: Refund, invoice_no: str | None) -> ErpPosting:
+def post_refund(
+    session: Session, refund: Refund, invoice_no: str | None, invoice_nos: Sequence[str] = ()
+) -> ErpPosting:
     """Money back to the card, booked in the ledger (the gateway pays it out right after)."""
     return post(
         session,
@@ -161,6 +173,7 @@ def post_refund(session: Session, refund: Refund, invoice_no: str | None) -> Erp
         currency=refund.currency,
         data={
             "invoice_no": invoice_no,
+            "invoice_nos": list(invoice_nos) or ([invoice_no] if invoice_no else []),
             "rma_id": refund.rma_id,
             "refund_key": refund.idempotency_key,
         },

@@ -1,4 +1,9 @@
-"""The refund ledger: money back once per key, never more than was captured."""
+"""The refund ledger: money back once per key, never more than was captured.
+
+An order captured per wave of parcels has several captures and invoices: the refund is
+bounded by their sum (`order_balances.captured_minor`), a credit note refers to the (first)
+invoice its credit names, and a card refund goes back through that invoice's capture.
+"""
 
 from decimal import Decimal
 
@@ -22,10 +27,12 @@ from activities.db.models import (
 )
 from activities.erp_outbox import post_credit_note, post_refund, refund_document
 from activities.errors import refused
+from activities.invoices import invoices_of
 from activities.metrics import refund_booked
 from activities.numbering import document_no, next_number
 from activities.payments import PaymentGateway
 from domain import credit_notes
+from domain.invoicing import capture_key
 from domain.money import from_minor, to_minor
 from domain.returns import RefundRequest, RefundResult
 from domain.statuses import OrderStatus, PaymentTerms
@@ -104,7 +111,7 @@ class RefundActivities:
                         .where(OrderBalance.order_id == request.order_id)
                         .with_for_update()
                     )
-                capture = self._check_refund(session, request, minor)
+                capture = self._check_refund(session, request, minor, note)
                 booked = None
                 if not _refund_row(session, request.idempotency_key):
                     booked = _book_refund(session, request, minor, note)
@@ -115,17 +122,23 @@ class RefundActivities:
             # A concurrent attempt with this key may have won meanwhile: its row is the answer.
             if self._existing_refund(request) is not None:
                 with Session(self._engine) as session:
-                    reference = _capture_of(session, request.order_id)
+                    reference = _capture_of(session, request.order_id, note)
                 assert reference is not None
                 return reference
             if "refunds_within_capture" in str(error):
                 raise _exceeds(request, "the captured amount") from error
             raise
 
-    def _check_refund(self, session: Session, request: RefundRequest, minor: int) -> str:
+    def _check_refund(
+        self,
+        session: Session,
+        request: RefundRequest,
+        minor: int,
+        note: credit_notes.CreditNote | None,
+    ) -> str:
         """Refuse early what cannot succeed (the CHECK still decides); the capture reference."""
         balance = session.get(OrderBalance, request.order_id)
-        capture = _capture_of(session, request.order_id)
+        capture = _capture_of(session, request.order_id, note)
         if balance is None or capture is None:
             raise refused(f"nothing was captured on order {request.order_id}", "NothingCaptured")
         if balance.currency != request.currency:
@@ -195,17 +208,21 @@ def _book_refund(
             .execution_options(synchronize_session=False)
         )
     what = f"{request.rma_id or 'no RMA'}: refunded {request.amount} {request.currency}"
-    invoice = session.scalar(select(Invoice).where(Invoice.order_id == request.order_id))
+    invoice = _credited_invoice(session, request.order_id, note)
+    named = (note.credits if note is not None else []) or (
+        [invoice.invoice_no] if invoice is not None else []
+    )
     kind = "card"
     if invoice is not None and invoice.terms != PaymentTerms.PREPAID.value:
         credit = _credit_note(session, refund, invoice, request.amount, note)
         refund.reference = credit.credit_note_no
-        what += f" as credit note {refund.reference} on {invoice.invoice_no}"
+        what += f" as credit note {refund.reference} on {' + '.join(named)}"
         kind = "credit_note"
         note = note.model_copy(update={"credit_note_no": credit.credit_note_no}) if note else None
-        post_credit_note(session, credit, refund)  # the ERP learns it with the ledger, or never
+        # the ERP learns it with the ledger, or never
+        post_credit_note(session, credit, refund, named)
     else:
-        post_refund(session, refund, invoice.invoice_no if invoice else None)
+        post_refund(session, refund, invoice.invoice_no if invoice else None, named)
     if note is not None:
         refund.document = note.model_dump(mode="json")
         fee = sum((line.restocking_fee for line in note.lines), Decimal(0))
@@ -247,11 +264,40 @@ def _credit_note(
     return note
 
 
-def _capture_of(session: Session, order_id: str) -> str | None:
-    """The gateway reference of the order's capture (None: nothing was captured)."""
-    return session.scalar(
-        select(Payment.reference).where(Payment.order_id == order_id, Payment.kind == "CAPTURE")
-    )
+def _credited_invoice(
+    session: Session, order_id: str, note: credit_notes.CreditNote | None
+) -> Invoice | None:
+    """The invoice a refund is booked against: the (first) one its credit names, else the
+    order's latest (None: not invoiced)."""
+    invoices = invoices_of(session, order_id)
+    named = [i for i in invoices if note is not None and i.invoice_no == note.invoice_no]
+    return next(iter(named or invoices[-1:]), None)
+
+
+def _capture_of(
+    session: Session, order_id: str, note: credit_notes.CreditNote | None = None
+) -> str | None:
+    """The gateway reference of the capture a refund goes back through: the capture of the
+    (first) invoice its credit names, else the order's latest, as `_credited_invoice` (None:
+    nothing was captured)."""
+    captures = session.execute(
+        select(Payment.idempotency_key, Payment.reference)
+        .where(Payment.order_id == order_id, Payment.kind == "CAPTURE")
+        .order_by(Payment.id)
+    ).all()
+    if not captures:
+        return None
+    if note is not None and note.invoice_no:
+        capture_no = session.scalar(
+            select(Invoice.capture_no).where(
+                Invoice.invoice_no == note.invoice_no, Invoice.order_id == order_id
+            )
+        )
+        key = None if capture_no is None else capture_key(order_id, capture_no)
+        for idempotency_key, reference in captures:
+            if idempotency_key == key:
+                return str(reference)
+    return str(captures[-1].reference)
 
 
 def _refund_row(session: Session, key: str) -> Refund | None:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain.shipping import DEFAULT_CARRIERS
 from domain.statuses import OrderStatus
@@ -171,6 +171,8 @@ class RefundFacts(BaseModel):
     rma_id: str | None
     credit_note: str | None = None  # account terms: the credit note number
     invoice_no: str | None = None
+    invoice_nos: list[str] = Field(default_factory=list)
+    """Every invoice the credit note credits (an order invoiced per wave may have several)."""
 
 
 Facts = Backorder | Parcel | Cancellation | ReturnLabel | RefundFacts | None
@@ -294,12 +296,21 @@ def _rma(r: ReturnLabel) -> str:
     )
 
 
+def _against(invoices: list[str]) -> str:
+    """ " against invoice INV-1", " against invoices INV-1 and INV-2" ("" for none)."""
+    if not invoices:
+        return ""
+    if len(invoices) == 1:
+        return f" against invoice {invoices[0]}"
+    return f" against invoices {', '.join(invoices[:-1])} and {invoices[-1]}"
+
+
 def _refund(r: RefundFacts) -> str:
     what = f" for return {r.rma_id}" if r.rma_id else ""
     if r.credit_note:
         how = (
             f"as credit note {r.credit_note}"
-            + (f" against invoice {r.invoice_no}" if r.invoice_no else "")
+            + _against(r.invoice_nos or ([r.invoice_no] if r.invoice_no else []))
             + ": you owe us that much less."
         )
     else:

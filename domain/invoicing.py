@@ -226,3 +226,127 @@ def _shipping_lines(
         )
     lines = [part for part in parts.values() if part.net > 0]
     return lines or list(parts.values())[:1]  # free shipping still shows, once
+
+
+def capture_key(order_id: str, capture_no: int) -> str:
+    """The payments ledger key of the capture an invoice was issued with: an order's first
+    capture is `<order>/capture`, the n-th after it `<order>/capture-<n>`."""
+    return f"{order_id}/capture" if capture_no == 1 else f"{order_id}/capture-{capture_no}"
+
+
+class CombinedInvoice(Invoice):
+    """An order's invoices read as one document, to credit and to check credits against.
+
+    An order captured per wave of parcels has one invoice per capture; a return may take
+    back units billed on any of them, and "the whole order" is all of them. Built by
+    `combined`; never stored or sent: each invoice stays the document it was issued as.
+    """
+
+    invoice_nos: list[str]
+    """The numbers of the invoices it covers, in the order of their captures."""
+    parts: list[Invoice]
+    """The invoices themselves, in the same order (which invoice billed which units)."""
+
+
+def invoice_numbers(invoice: Invoice) -> list[str]:
+    """The invoices a document stands for: a combined one's, or the invoice's own number."""
+    if isinstance(invoice, CombinedInvoice):
+        return list(invoice.invoice_nos)
+    return [invoice.invoice_no] if invoice.invoice_no else []
+
+
+def invoice_label(invoice: Invoice) -> str:
+    """How messages name it: "INV-2026-000042", "INV-2026-000042 + INV-2026-000043", or the
+    order id of an unnumbered draft."""
+    return " + ".join(invoice_numbers(invoice)) or invoice.order_id
+
+
+def combined(invoices: Sequence[Invoice]) -> CombinedInvoice:
+    """The order's invoices (in the order of their captures) as one document.
+
+    Goods lines of the same SKU, unit price and tax treatment are summed (quantity, net, tax,
+    gross); lines differing in price or treatment stay apart, in the order they first appear.
+    Shipping lines are summed per tax treatment, after the goods. The tax breakdown is summed
+    per rate: each invoice rounded its tax once per rate, so the combined tax is the sum of
+    those roundings, exactly what was charged (not a new rounding of the summed base). Totals
+    are summed; currency, bill-to and issue date are the first invoice's, the due date the
+    latest; paid on issue only when every invoice was. One invoice: the same lines, numbers
+    and totals as that invoice (`invoice_no` kept).
+
+    Raises:
+        ValueError: no invoices, or invoices of different orders or currencies.
+    """
+    if not invoices:
+        raise ValueError("nothing to combine: the order has no invoice")
+    first = invoices[0]
+    for other in invoices[1:]:
+        if (other.order_id, other.currency) != (first.order_id, first.currency):
+            raise ValueError(
+                f"cannot combine invoices of {first.order_id} in {first.currency} with "
+                f"{other.invoice_no or other.order_id} of {other.order_id} in {other.currency}"
+            )
+    goods: dict[tuple[str | None, Decimal, TaxKey], InvoiceLine] = {}
+    shipping: dict[TaxKey, InvoiceLine] = {}
+    breakdown: dict[TaxKey, TaxBreakdown] = {}
+    for invoice in invoices:
+        for line in invoice.lines:
+            if line.kind is LineKind.GOODS:
+                key = (line.sku, line.unit_net, line.treatment.key)
+                goods[key] = _add_line(goods.get(key), line)
+            else:
+                merged = _add_line(shipping.get(line.treatment.key), line)
+                shipping[line.treatment.key] = merged.model_copy(
+                    update={"quantity": 1, "unit_net": merged.net}
+                )
+        for entry in invoice.breakdown:
+            was = breakdown.get(entry.treatment.key)
+            breakdown[entry.treatment.key] = (
+                entry
+                if was is None
+                else was.model_copy(
+                    update={"base": was.base + entry.base, "tax": was.tax + entry.tax}
+                )
+            )
+    numbers = [invoice.invoice_no for invoice in invoices if invoice.invoice_no]
+    notes: list[str] = []
+    for invoice in invoices:
+        notes += [note for note in invoice.notes if note not in notes]
+    zero = round_half_up(Decimal(0), first.currency)
+    return CombinedInvoice(
+        invoice_no=first.invoice_no if len(invoices) == 1 else None,
+        order_id=first.order_id,
+        currency=first.currency,
+        bill_to=first.bill_to,
+        issued_on=first.issued_on,
+        due_on=max(invoice.due_on for invoice in invoices),
+        paid_on_issue=all(invoice.paid_on_issue for invoice in invoices),
+        lines=[*goods.values(), *shipping.values()],
+        breakdown=list(breakdown.values()),
+        totals=Totals(
+            net=sum((invoice.totals.net for invoice in invoices), zero),
+            tax=sum((invoice.totals.tax for invoice in invoices), zero),
+            gross=sum((invoice.totals.gross for invoice in invoices), zero),
+        ),
+        notes=notes,
+        invoice_nos=numbers,
+        parts=list(invoices),
+    )
+
+
+def _add_line(was: InvoiceLine | None, line: InvoiceLine) -> InvoiceLine:
+    """`line` added to a line of the same kind and treatment (None: `line` itself)."""
+    if was is None:
+        return line
+    description = was.description
+    if line.description not in description.split(" + "):
+        description = f"{description} + {line.description}"  # shipping on different bases
+    return was.model_copy(
+        update={
+            "description": description,
+            "quantity": was.quantity + line.quantity,
+            "restocking_fee": was.restocking_fee + line.restocking_fee,
+            "net": was.net + line.net,
+            "tax": was.tax + line.tax,
+            "gross": was.gross + line.gross,
+        }
+    )

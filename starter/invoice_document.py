@@ -1,7 +1,8 @@
-"""An order's invoice and credit notes as stored, read for `orderflow invoice`, and how their
+"""An order's invoices and credit notes as stored, read for `orderflow invoice`, and how their
 amounts, rates and parties read on the terminal and in the PDF."""
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from activities.db.models import CreditNote, Invoice, OrderRecord, Refund
 from activities.erp_outbox import refund_document
+from activities.invoices import invoices_of
 from domain import credit_notes, invoicing
 from domain.money import quantum
 from domain.statuses import OrderStatus, PaymentTerms
@@ -59,44 +61,59 @@ class UndocumentedRefund:
 
 @dataclass(frozen=True)
 class InvoiceDocuments:
-    """The invoice of one order and every credit on it, oldest first, as stored."""
+    """The invoices of one order (one per capture: an order captured per wave of parcels has
+    several) and every credit on them, oldest first, as stored."""
 
-    invoice: invoicing.Invoice
+    invoices: list[invoicing.Invoice]
     credit_notes: list[credit_notes.CreditNote]
     seller: Seller
     ship_to: dict[str, str] = field(default_factory=dict)
     other_refunds: list[UndocumentedRefund] = field(default_factory=list)
     stored: dict[str, Any] = field(default_factory=dict)
-    """The documents' JSON exactly as the database has them (`--json`)."""
+    """The documents' JSON exactly as the database has them (`--json`): `invoices` (a list,
+    by capture), `credit_notes`, and `invoice` when there is exactly one invoice."""
+    issued: dict[str, date] = field(default_factory=dict)
+    """Issue date of every invoice of the order, by number (a credit note names them)."""
+
+    @property
+    def numbers(self) -> list[str]:
+        """The invoices' numbers, by capture."""
+        return [invoice.invoice_no or "" for invoice in self.invoices]
 
 
-def invoice_documents(engine: Engine, order_id: str, seller: Seller) -> InvoiceDocuments:
-    """The order's invoice and credit documents.
+def invoice_documents(engine: Engine, wanted: str, seller: Seller) -> InvoiceDocuments:
+    """An order's invoices and credit documents; `wanted` is the order id, or the number of
+    one of its invoices (then that invoice alone, with the credits that name it).
 
     Raises:
-        UnknownOrder: no such order in the read model.
-        UserError: the order is not invoiced, or its invoice predates invoice documents.
+        UnknownOrder: no such order or invoice in the read model.
+        UserError: the order is not invoiced, or an invoice predates invoice documents.
     """
     with Session(engine) as session:
+        one = session.get(Invoice, wanted)  # an invoice number (INV-2026-000042)
+        order_id = one.order_id if one is not None else wanted
         order = session.get(OrderRecord, order_id)
-        invoice = session.scalar(select(Invoice).where(Invoice.order_id == order_id))
-        if invoice is None and order is None:
+        every = invoices_of(session, order_id)
+        rows = [one] if one is not None else every
+        if not rows and order is None:
             raise UnknownOrder(f"unknown order {order_id}")
-        if invoice is None:
+        if not rows:
             assert order is not None
             raise UserError(_not_invoiced(order_id, order.status))
-        if not invoice.document:
-            raise UserError(
-                f"invoice {invoice.invoice_no} was issued before invoices carried their lines "
-                "and tax; no document to show"
-            )
+        for row in rows:
+            if not row.document:
+                raise UserError(
+                    f"invoice {row.invoice_no} was issued before invoices carried their lines "
+                    "and tax; no document to show"
+                )
+        numbers = {row.invoice_no for row in rows}
         refunds = session.scalars(
             select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)
         ).all()
         notes = {
             note.refund_id: note
             for note in session.scalars(
-                select(CreditNote).where(CreditNote.invoice_no == invoice.invoice_no)
+                select(CreditNote).where(CreditNote.invoice_no.in_([r.invoice_no for r in every]))
             )
         }
         credits: list[dict[str, Any]] = []
@@ -105,8 +122,10 @@ def invoice_documents(engine: Engine, order_id: str, seller: Seller) -> InvoiceD
             note = notes.get(refund.id)
             document = (note.document if note is not None else None) or refund.document
             if document:
-                credits.append(document)
-            else:
+                named = credit_notes.CreditNote.model_validate(document).credits
+                if one is None or numbers & set(named):
+                    credits.append(document)
+            elif one is None or (note is not None and note.invoice_no in numbers):
                 others.append(
                     UndocumentedRefund(
                         document_no=note.credit_note_no if note else refund_document(refund.id),
@@ -116,13 +135,26 @@ def invoice_documents(engine: Engine, order_id: str, seller: Seller) -> InvoiceD
                     )
                 )
         ship_to = (order.order.get("ship_to") or {}) if order is not None else {}
+        stored: dict[str, Any] = {"invoices": [row.document for row in rows]}
+        if len(rows) == 1:
+            stored["invoice"] = rows[0].document
+        stored["credit_notes"] = credits
+        issued = {
+            row.invoice_no: (
+                date.fromisoformat(row.document["issued_on"])
+                if row.document
+                else row.issued_at.date()
+            )
+            for row in every
+        }
     return InvoiceDocuments(
-        invoice=invoicing.Invoice.model_validate(invoice.document),
+        invoices=[invoicing.Invoice.model_validate(row.document) for row in rows],
         credit_notes=[credit_notes.CreditNote.model_validate(c) for c in credits],
         seller=seller,
         ship_to={k: str(v) for k, v in ship_to.items() if v},
         other_refunds=others,
-        stored={"invoice": invoice.document, "credit_notes": credits},
+        stored=stored,
+        issued=issued,
     )
 
 
@@ -151,6 +183,14 @@ def tax_name(treatment: TaxTreatment) -> str:
     scheme = "VAT" if treatment.scheme is TaxScheme.VAT else "Sales tax"
     category = CATEGORY_NAMES.get(treatment.category, treatment.category.value)
     return f"{scheme} {rate(treatment)} {treatment.jurisdiction}, {category}"
+
+
+def credited(docs: InvoiceDocuments, note: credit_notes.CreditNote) -> str:
+    """The invoices a credit note credits, with their dates: "INV-1 of 2026-06-01"."""
+    return ", ".join(
+        f"{number} of {docs.issued[number]}" if number in docs.issued else number
+        for number in note.credits
+    )
 
 
 def terms(invoice: invoicing.Invoice, *, due: bool = True) -> str:

@@ -1,5 +1,6 @@
-"""The invoice and its credit notes as an A4 PDF (ReportLab platypus), each document on a page
-of its own, numbered "page 2 of 3" with the document's number in the footer.
+"""An order's invoices and their credit notes as an A4 PDF (ReportLab platypus), each document
+on a page (or more) of its own, numbered "page 2 of 3" with the document's number in the
+footer: every invoice of the order (one per capture), then every credit note.
 
 Helvetica, one of the PDF standard fonts: nothing is embedded, every machine renders the same
 bytes (`invariant`: no timestamp, no random id), and it prints € (WinAnsi encoding). Letters
@@ -32,8 +33,8 @@ from reportlab.platypus import (
 )
 
 from domain.credit_notes import CreditNote
-from domain.invoicing import Invoice, InvoiceLine, TaxBreakdown
-from starter.invoice_document import InvoiceDocuments, money, rate, tax_name, terms
+from domain.invoicing import BillTo, Invoice, InvoiceLine, TaxBreakdown
+from starter.invoice_document import InvoiceDocuments, credited, money, rate, tax_name, terms
 
 FONT, BOLD = "Helvetica", "Helvetica-Bold"
 MARGIN = 18 * mm
@@ -52,7 +53,7 @@ HEADING = ParagraphStyle("heading", parent=BODY, fontName=BOLD, fontSize=10, spa
 
 
 def write_pdf(docs: InvoiceDocuments, path: Path) -> int:
-    """Write the invoice, then each credit note, to `path`; returns the number of pages.
+    """Write each invoice, then each credit note, to `path`; returns the number of pages.
 
     Raises:
         OSError: `path` cannot be written.
@@ -64,14 +65,16 @@ def write_pdf(docs: InvoiceDocuments, path: Path) -> int:
         rightMargin=MARGIN,
         topMargin=MARGIN,
         bottomMargin=MARGIN + 6 * mm,
-        title=f"Invoice {docs.invoice.invoice_no}",
+        title=f"Invoice{'s' if len(docs.invoices) > 1 else ''} {', '.join(docs.numbers)}",
         author="orderflow",
         creator="orderflow",
         invariant=True,
     )
     frame = Frame(pdf.leftMargin, pdf.bottomMargin, pdf.width, pdf.height, id="body")
     pdf.addPageTemplates([PageTemplate(id="page", frames=[frame], onPageEnd=_footer)])
-    story = _invoice(docs, pdf.width)
+    story: list[Flowable] = []
+    for i, invoice in enumerate(docs.invoices):
+        story += [*([PageBreak()] if i else []), *_invoice(docs, invoice, pdf.width)]
     for note in docs.credit_notes:
         story += [PageBreak(), *_credit_note(docs, note, pdf.width)]
     pdf.build(story, canvasmaker=_NumberedCanvas)
@@ -147,8 +150,7 @@ class _NumberedCanvas(Canvas):  # type: ignore[misc]
         super().save()
 
 
-def _invoice(docs: InvoiceDocuments, width: float) -> list[Flowable]:
-    invoice = docs.invoice
+def _invoice(docs: InvoiceDocuments, invoice: Invoice, width: float) -> list[Flowable]:
     meta = [
         ("Invoice no", invoice.invoice_no or ""),
         ("Order", invoice.order_id),
@@ -156,10 +158,13 @@ def _invoice(docs: InvoiceDocuments, width: float) -> list[Flowable]:
         ("Due date", str(invoice.due_on)),
         ("Payment", terms(invoice, due=False)),
     ]
+    if len(docs.invoices) > 1:
+        at = docs.invoices.index(invoice) + 1
+        meta.insert(2, ("Part", f"invoice {at} of {len(docs.invoices)} of the order"))
     label = f"Invoice {invoice.invoice_no} - order {invoice.order_id}"
     return [
         _DocumentMark(label),
-        *_header("INVOICE", docs, meta, width),
+        *_header("INVOICE", docs, meta, width, invoice.bill_to),
         *_body(invoice, width),
     ]
 
@@ -167,24 +172,27 @@ def _invoice(docs: InvoiceDocuments, width: float) -> list[Flowable]:
 def _credit_note(docs: InvoiceDocuments, note: CreditNote, width: float) -> list[Flowable]:
     meta = [
         ("Credit note no", note.credit_note_no or ""),
-        ("Credits invoice", f"{note.invoice_no} of {docs.invoice.issued_on}"),
+        ("Credits invoice" + ("s" if len(note.credits) > 1 else ""), credited(docs, note)),
         ("Order", note.order_id),
         ("Issue date", str(note.issued_on)),
     ]
     if note.reason:
         meta.append(("Reason", note.reason))
-    label = f"Credit note {note.credit_note_no} on invoice {note.invoice_no}"
-    return [_DocumentMark(label), *_header("CREDIT NOTE", docs, meta, width), *_body(note, width)]
+    on = " + ".join(note.credits) or note.invoice_no
+    label = (
+        f"Credit note {note.credit_note_no} on invoice{'s' if len(note.credits) > 1 else ''} {on}"
+    )
+    header = _header("CREDIT NOTE", docs, meta, width, note.bill_to)
+    return [_DocumentMark(label), *header, *_body(note, width)]
 
 
 def _header(
-    title: str, docs: InvoiceDocuments, meta: list[tuple[str, str]], width: float
+    title: str, docs: InvoiceDocuments, meta: list[tuple[str, str]], width: float, to: BillTo
 ) -> list[Flowable]:
     seller = docs.seller
     seller_lines = [*([seller.name] if seller.name else []), *seller.address]
     seller_lines += [] if seller.address else [f"Country: {seller.country}"]
     seller_lines.append(f"VAT id: {seller.vat_id}" if seller.vat_id else "no VAT id configured")
-    to = docs.invoice.bill_to
     bill = [to.name or to.customer_id, f"Customer: {to.customer_id}"]
     if to.vat_id:
         bill.append(f"VAT id: {to.vat_id}")

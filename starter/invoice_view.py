@@ -1,6 +1,7 @@
-"""`orderflow invoice` on the terminal: the invoice, then every credit note on it."""
+"""`orderflow invoice` on the terminal: each invoice of the order, then every credit note."""
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -12,16 +13,25 @@ from starter.invoice_document import InvoiceDocuments, address, money, rate, tax
 
 
 def invoice_view(docs: InvoiceDocuments) -> Group:
-    """The invoice with its parties, lines, tax by rate, notes and totals; then the credits."""
-    invoice = docs.invoice
-    parts: list[RenderableType] = [
-        Text.from_markup(
-            f"[bold]Invoice {invoice.invoice_no}[/bold]  order {invoice.order_id}  "
-            f"issued {invoice.issued_on}  {terms(invoice)}"
-        ),
-        *_parties(docs),
-        *_body(invoice),
-    ]
+    """Each invoice with its lines, tax by rate, notes and totals (the parties under the
+    first, and under any billed to someone else); with several, what they add up to; then
+    the credits."""
+    parts: list[RenderableType] = []
+    for i, invoice in enumerate(docs.invoices):
+        of = f"  (invoice {i + 1} of {len(docs.invoices)})" if len(docs.invoices) > 1 else ""
+        if i:
+            parts.append("")
+        parts.append(
+            Text.from_markup(
+                f"[bold]Invoice {invoice.invoice_no}[/bold]  order {invoice.order_id}  "
+                f"issued {invoice.issued_on}  {terms(invoice)}{of}"
+            )
+        )
+        if i == 0 or invoice.bill_to != docs.invoices[i - 1].bill_to:
+            parts += _parties(docs, invoice)
+        parts += _body(invoice)
+    if len(docs.invoices) > 1:
+        parts += ["", _all_invoices(docs)]
     for note in docs.credit_notes:
         parts += ["", *_credit_heading(note), *_body(note)]
     for refund in docs.other_refunds:
@@ -33,8 +43,20 @@ def invoice_view(docs: InvoiceDocuments) -> Group:
     return Group(*parts)
 
 
-def _parties(docs: InvoiceDocuments) -> list[RenderableType]:
-    seller, to = docs.seller, docs.invoice.bill_to
+def _all_invoices(docs: InvoiceDocuments) -> Text:
+    currency = docs.invoices[0].currency
+    net = sum((invoice.totals.net for invoice in docs.invoices), Decimal(0))
+    tax = sum((invoice.totals.tax for invoice in docs.invoices), Decimal(0))
+    gross = sum((invoice.totals.gross for invoice in docs.invoices), Decimal(0))
+    return Text.from_markup(
+        f"[bold]{len(docs.invoices)} invoices[/bold] {', '.join(docs.numbers)}:  "
+        f"net {money(net, currency, symbol=True)}  tax {money(tax, currency, symbol=True)}  "
+        f"[bold]gross {money(gross, currency, symbol=True)}[/bold]"
+    )
+
+
+def _parties(docs: InvoiceDocuments, invoice: Invoice) -> list[RenderableType]:
+    seller, to = docs.seller, invoice.bill_to
     who = ", ".join([seller.name, *seller.address]) if seller.name else seller.country
     rows = [
         f"seller      {who}"
@@ -48,9 +70,11 @@ def _parties(docs: InvoiceDocuments) -> list[RenderableType]:
 
 
 def _credit_heading(note: CreditNote) -> list[RenderableType]:
+    on = f"on invoice {note.invoice_no}"
+    if len(note.credits) > 1:
+        on = f"on invoices {' + '.join(note.credits)}"
     heading = Text.from_markup(
-        f"[bold]Credit note {note.credit_note_no}[/bold]  on invoice {note.invoice_no}  "
-        f"issued {note.issued_on}"
+        f"[bold]Credit note {note.credit_note_no}[/bold]  {on}  issued {note.issued_on}"
     )
     return [heading, Text(f"reason      {note.reason}")] if note.reason else [heading]
 

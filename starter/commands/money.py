@@ -1,4 +1,4 @@
-"""Finance commands: an order's invoice and credit notes, on the terminal, as JSON or a PDF."""
+"""Finance commands: an order's invoices and credit notes, on the terminal, as JSON or a PDF."""
 
 from pathlib import Path
 from typing import Annotated
@@ -15,13 +15,16 @@ PANEL = "Invoices"
 
 @app.command(rich_help_panel=PANEL)
 def invoice(
-    order_id: str,
+    order_id: Annotated[
+        str, typer.Argument(metavar="ORDER", help="an order id, or one invoice's number")
+    ],
     pdf: Annotated[
-        Path | None, typer.Option(help="also write the invoice and its credit notes to this PDF")
+        Path | None, typer.Option(help="also write the invoices and credit notes to this PDF")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The order's invoice and every credit note on it: lines, tax by rate, totals, due date.
+    """The order's invoices (one per capture) and every credit note on them: lines, tax by
+    rate, totals, due date. Given an invoice number: that invoice and the credits on it.
 
     Read from the database: works with the stack stopped.
     """

@@ -155,6 +155,9 @@ def test_cancellation_return_label_and_refund() -> None:
     note = card.model_copy(update={"credit_note": "CN-2030-000001", "invoice_no": "INV-2030-7"})
     credited = message_for(CustomerEvent.REFUND_ISSUED, ORDER, note).body
     assert "as credit note CN-2030-000001 against invoice INV-2030-7" in credited
+    waves = note.model_copy(update={"invoice_nos": ["INV-2030-7", "INV-2030-9"]})
+    both = message_for(CustomerEvent.REFUND_ISSUED, ORDER, waves).body
+    assert "CN-2030-000001 against invoices INV-2030-7 and INV-2030-9: you owe" in both
 
 
 def test_an_event_without_its_facts_is_refused() -> None:

@@ -1,4 +1,5 @@
-"""Tests for invoices (net, tax, gross, tax by rate, due dates, rounding) and credit notes."""
+"""Tests for invoices (net, tax, gross, tax by rate, due dates, rounding), an order's invoices
+combined, and credit notes."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -8,7 +9,16 @@ import pytest
 
 from domain.charges import ChargesConfig, ShippingCharge, shipping_charge
 from domain.credit_notes import CreditNote, CreditRefused, credit_note_for, credit_problems
-from domain.invoicing import BillLine, BillTo, Invoice, LineKind, draft_invoice
+from domain.invoicing import (
+    BillLine,
+    BillTo,
+    Invoice,
+    LineKind,
+    combined,
+    draft_invoice,
+    invoice_label,
+    invoice_numbers,
+)
 from domain.restocking import refunds_shipping, restocking_fees, whole_order_returned
 from domain.returns import Disposition, InspectionLine
 from domain.statuses import PaymentTerms
@@ -284,3 +294,185 @@ def test_shipping_in_another_currency_is_refused() -> None:
         draft_invoice(
             "A-5", "EUR", BASKET, usd, BillTo(customer_id="C", country="DE"), RATES, ISSUED
         )
+
+
+# An order invoiced per wave of parcels: one invoice per capture, credited as one.
+
+
+def wave(
+    number: str,
+    lines: list[BillLine],
+    *,
+    shipping: bool,
+    country: str = "DE",
+    issued: date = ISSUED,
+    terms: PaymentTerms = PaymentTerms.PREPAID,
+) -> Invoice:
+    """One capture's invoice; under the flat rule only the first charges shipping."""
+    bill_to = BillTo(customer_id="C-1", country=country, payment_terms=terms)
+    goods = sum((item.unit_net * item.quantity for item in lines), Decimal(0))
+    charge = shipping_charge(CHARGES.shipping["EUR"], "EUR", goods, country, ["NL"])
+    drafted = draft_invoice(
+        "A-W", "EUR", lines, charge if shipping else None, bill_to, RATES, issued
+    )
+    return drafted.model_copy(update={"invoice_no": number})
+
+
+def two_waves() -> tuple[Invoice, Invoice]:
+    first = wave("INV-1", [line("KB-100", 1, "49.90"), line("MS-200", 1, "19.90")], shipping=True)
+    second = wave(
+        "INV-2",
+        [line("KB-100", 1, "49.90")],
+        shipping=False,
+        issued=ISSUED + timedelta(days=3),
+        terms=PaymentTerms.NET_30,
+    )
+    return first, second
+
+
+def test_one_invoice_combined_is_that_invoice() -> None:
+    bill = invoice("DE")
+    one = combined([bill])
+    assert (one.invoice_no, one.invoice_nos) == ("INV-A-1", ["INV-A-1"])
+    assert (one.lines, one.breakdown, one.totals, one.notes) == (
+        bill.lines,
+        bill.breakdown,
+        bill.totals,
+        bill.notes,
+    )
+    assert (invoice_numbers(bill), invoice_label(one)) == (["INV-A-1"], "INV-A-1")
+    # credited through the combined view: the same note as on the invoice itself
+    fees = {"KB-100": Decimal("4.99")}
+    direct = credit_note_for(bill, {"KB-100": 1}, restocking_fees=fees, issued_on=RETURNED_ON)
+    via = credit_note_for(one, {"KB-100": 1}, restocking_fees=fees, issued_on=RETURNED_ON)
+    assert via == direct and via.invoice_nos == ["INV-A-1"]
+
+
+def test_two_invoices_combine_by_sku_and_price_shipping_and_rate() -> None:
+    first, second = two_waves()
+    both = combined([first, second])
+    assert (both.invoice_no, both.invoice_nos, invoice_label(both)) == (
+        None,
+        ["INV-1", "INV-2"],
+        "INV-1 + INV-2",
+    )
+    assert [(x.kind, x.sku, x.quantity, x.net, x.tax, x.gross) for x in both.lines] == [
+        (LineKind.GOODS, "KB-100", 2, Decimal("99.80"), Decimal("18.96"), Decimal("118.76")),
+        (LineKind.GOODS, "MS-200", 1, Decimal("19.90"), Decimal("3.78"), Decimal("23.68")),
+        (LineKind.SHIPPING, None, 1, Decimal("7.95"), Decimal("1.51"), Decimal("9.46")),
+    ]
+    [rate] = both.breakdown
+    assert (rate.base, rate.tax) == (
+        first.breakdown[0].base + second.breakdown[0].base,
+        first.breakdown[0].tax + second.breakdown[0].tax,
+    )
+    assert both.totals.gross == first.totals.gross + second.totals.gross == Decimal("151.90")
+    assert both.totals.net + both.totals.tax == both.totals.gross
+    assert sum(x.tax for x in both.lines) == both.totals.tax
+    assert (both.issued_on, both.due_on, both.paid_on_issue) == (
+        ISSUED,
+        second.due_on,  # Net-30 from the later invoice
+        False,
+    )
+    assert (both.currency, both.bill_to) == ("EUR", first.bill_to)
+    assert credit_problems(both, []) == []
+
+
+def test_goods_at_another_price_stay_apart_and_are_credited_earliest_first() -> None:
+    first = wave("INV-1", [line("KB-100", 2, "49.90")], shipping=False)
+    second = wave("INV-2", [line("KB-100", 1, "45.00")], shipping=False)
+    both = combined([first, second])
+    assert [(x.sku, x.quantity, x.unit_net) for x in both.lines] == [
+        ("KB-100", 2, Decimal("49.90")),
+        ("KB-100", 1, Decimal("45.00")),
+    ]
+    # 3 units back: 2 of INV-1's at 49.90, 1 of INV-2's at 45.00; a 10 % fee split by value
+    fee = Decimal("14.48")  # 10 % of 144.80
+    note = credit_note_for(
+        both, {"KB-100": 3}, restocking_fees={"KB-100": fee}, issued_on=RETURNED_ON
+    )
+    assert [(x.quantity, x.unit_net, x.restocking_fee, x.net) for x in note.lines] == [
+        (2, Decimal("49.90"), Decimal("9.98"), Decimal("89.82")),
+        (1, Decimal("45.00"), Decimal("4.50"), Decimal("40.50")),
+    ]
+    assert (note.invoice_no, note.invoice_nos) == ("INV-1", ["INV-1", "INV-2"])
+    assert credit_problems(both, [note]) == []
+
+
+def test_each_return_names_the_invoices_whose_units_it_credits() -> None:
+    both = combined(two_waves())
+    one = credit_note_for(both, {"KB-100": 1}, issued_on=RETURNED_ON, reason="defective")
+    assert (one.invoice_no, one.invoice_nos) == ("INV-1", ["INV-1"])  # the earliest unit
+    two = credit_note_for(both, {"KB-100": 1}, earlier=[one], issued_on=RETURNED_ON)
+    assert (two.invoice_no, two.invoice_nos) == ("INV-2", ["INV-2"])
+    rest = credit_note_for(
+        both, {"MS-200": 1}, refund_shipping=True, earlier=[one, two], issued_on=RETURNED_ON
+    )
+    assert rest.invoice_nos == ["INV-1"]  # MS-200 and the shipping were on the first
+    notes = [one, two, rest]
+    assert sum((n.totals.gross for n in notes), Decimal(0)) == both.totals.gross
+    assert sum((n.totals.tax for n in notes), Decimal(0)) == both.totals.tax
+    assert credit_problems(both, notes) == []
+    with pytest.raises(CreditRefused, match="1 of KB-100 cannot be credited: 0 left"):
+        credit_note_for(both, {"KB-100": 1}, earlier=notes, issued_on=RETURNED_ON)
+    with pytest.raises(CreditRefused, match="DK-01 is not on invoice INV-1 \\+ INV-2"):
+        credit_note_for(both, {"DK-01": 1}, issued_on=RETURNED_ON)
+
+
+def test_a_full_return_credits_every_cent_each_invoice_rounded() -> None:
+    # 1 x 0.50 at 21 % on each of two invoices: 0.105 -> 0.11 each, 0.22 charged. One
+    # rounding of the summed base would say 0.21: the full credit gives back the 0.22.
+    first = wave("INV-1", [line("CB-USB", 1, "0.50")], shipping=False, country="NL")
+    second = wave("INV-2", [line("CB-USB", 1, "0.50")], shipping=False, country="NL")
+    both = combined([first, second])
+    assert both.totals.tax == Decimal("0.22")
+    whole = credit_note_for(both, {"CB-USB": 2}, issued_on=RETURNED_ON)
+    assert (whole.totals.tax, whole.totals.gross) == (Decimal("0.22"), Decimal("1.22"))
+    assert whole.invoice_nos == ["INV-1", "INV-2"]
+    # unit by unit: 0.11 (0.105 rounded), then what is left of the rate's tax
+    one = credit_note_for(both, {"CB-USB": 1}, issued_on=RETURNED_ON)
+    two = credit_note_for(both, {"CB-USB": 1}, earlier=[one], issued_on=RETURNED_ON)
+    assert [one.totals.tax, two.totals.tax] == [Decimal("0.11"), Decimal("0.11")]
+    assert credit_problems(both, [one, two]) == []
+
+
+def test_the_check_across_invoices_finds_over_credits_and_foreign_notes() -> None:
+    first, second = two_waves()
+    both = combined([first, second])
+    note = credit_note_for(
+        both, {"KB-100": 2, "MS-200": 1}, refund_shipping=True, issued_on=RETURNED_ON
+    )
+    assert note.invoice_nos == ["INV-1", "INV-2"]
+    assert credit_problems(both, [note]) == []
+    # checked against the first invoice alone, the same note is far too much
+    alone = credit_problems(first, [note])
+    assert any("belongs to INV-1 + INV-2" in p for p in alone)
+    assert any("2 of KB-100 credited, 1 invoiced" in p for p in alone)
+    bumped = note.breakdown[0].model_copy(update={"tax": note.breakdown[0].tax + Decimal("0.01")})
+    tampered = note.model_copy(update={"breakdown": [bumped]})
+    assert any(
+        p.startswith("INV-1 + INV-2: ") and "24.26 tax, invoiced 127.65 net 24.25 tax" in p
+        for p in credit_problems(both, [tampered])
+    )
+    stranger = note.model_copy(update={"invoice_no": "INV-9", "invoice_nos": ["INV-9"]})
+    assert any("belongs to INV-9 EUR" in p for p in credit_problems(both, [stranger]))
+
+
+def test_invoices_of_different_orders_or_currencies_do_not_combine() -> None:
+    first, second = two_waves()
+    with pytest.raises(ValueError, match="no invoice"):
+        combined([])
+    with pytest.raises(ValueError, match="cannot combine"):
+        combined([first, second.model_copy(update={"order_id": "A-OTHER"})])
+    with pytest.raises(ValueError, match="cannot combine"):
+        combined([first, second.model_copy(update={"currency": "USD"})])
+
+
+def test_a_credit_note_stored_before_several_invoices_still_reads() -> None:
+    bill = invoice("DE")
+    note = credit_note_for(bill, {"KB-100": 1}, issued_on=RETURNED_ON)
+    stored = note.model_dump(mode="json")
+    del stored["invoice_nos"]  # as notes were stored before
+    old = CreditNote.model_validate(stored)
+    assert (old.invoice_nos, old.credits) == ([], ["INV-A-1"])
+    assert credit_problems(combined([bill]), [old]) == []
