@@ -27,6 +27,7 @@ from activities.db.models import (
     Refund,
     ShipmentRecord,
 )
+from activities.invoices import invoices_of
 from domain.fulfilment import Shipment
 from domain.money import from_minor
 from domain.state import AuditEntry, OrderState
@@ -155,21 +156,29 @@ async def billing_of(settings: Settings, order_id: str) -> dict[str, Any] | None
 
 
 def billing(engine: Engine, order_id: str) -> dict[str, Any] | None:
+    """Totals over all the order's invoices (one per capture): `invoices` lists their
+    numbers, `invoice_no` is the first; `due_date` the latest, `paid` when all are."""
     with Session(engine) as session:
-        invoice = session.scalar(select(Invoice).where(Invoice.order_id == order_id))
-        if invoice is None:
+        invoices = invoices_of(session, order_id)
+        if not invoices:
             return None
         credited = session.scalars(select(Refund).where(Refund.order_id == order_id)).all()
+
+    def total(amounts: list[Decimal | None]) -> str | None:  # None: an invoice without it
+        return None if None in amounts else str(sum((a or Decimal(0) for a in amounts), Decimal(0)))
+
+    currency = invoices[0].currency
     return {
-        "invoice_no": invoice.invoice_no,
-        "currency": invoice.currency,
-        "net": None if invoice.net is None else str(invoice.net),
-        "tax": None if invoice.tax is None else str(invoice.tax),
-        "gross": str(invoice.amount),
-        "shipping": None if invoice.shipping is None else str(invoice.shipping),
-        "due_date": invoice.due_date.isoformat(),
-        "paid": invoice.paid,
-        "credited": str(from_minor(sum(r.amount_minor for r in credited), invoice.currency)),
+        "invoice_no": invoices[0].invoice_no,
+        "invoices": [invoice.invoice_no for invoice in invoices],
+        "currency": currency,
+        "net": total([invoice.net for invoice in invoices]),
+        "tax": total([invoice.tax for invoice in invoices]),
+        "gross": total([invoice.amount for invoice in invoices]),
+        "shipping": total([invoice.shipping for invoice in invoices]),
+        "due_date": max(invoice.due_date for invoice in invoices).isoformat(),
+        "paid": all(invoice.paid for invoice in invoices),
+        "credited": str(from_minor(sum(r.amount_minor for r in credited), currency)),
     }
 
 
