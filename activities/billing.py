@@ -5,7 +5,7 @@ Pure money rules live in `domain/` (tax, charges, invoicing, credit notes); this
 gathers their inputs from the database.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -104,29 +104,54 @@ def goods(session: Session, order_id: str, units: Mapping[str, int]) -> list[Bil
 
 
 def shipping(
-    session: Session, rules: MoneyRules, order: OrderRecord, goods_net: Decimal, to: BillTo
+    session: Session,
+    rules: MoneyRules,
+    order: OrderRecord,
+    goods_net: Decimal,
+    to: BillTo,
+    *,
+    capture_no: int = 1,
+    parcels_billed: Sequence[str] | None = None,
 ) -> ShippingCharge | None:
-    """The charge for the parcels that left (None: no rule for the order's currency)."""
+    """The charge for the parcels that left (None: no rule for the order's currency, or a
+    later capture under the flat rule, which charges once per order, on the first invoice).
+
+    `parcels_billed`: the shipments this capture bills (None: every parcel that left); free
+    shipping is decided on the order's goods as ordered (`orders.total`), as the customer
+    saw it at checkout, whichever wave an invoice bills.
+    """
     policy = rules.charges.shipping.get(order.currency)
     if policy is None:
         return None
-    parcels = session.scalars(
-        select(ShipmentRecord).where(
-            ShipmentRecord.order_id == order.order_id, ShipmentRecord.state.in_(GOODS_OUT)
-        )
-    ).all()
+    if capture_no > 1 and isinstance(policy.rule, FlatPerZone):
+        return None
+    query = select(ShipmentRecord).where(
+        ShipmentRecord.order_id == order.order_id, ShipmentRecord.state.in_(GOODS_OUT)
+    )
+    if parcels_billed is not None:
+        query = query.where(ShipmentRecord.shipment_id.in_(list(parcels_billed)))
+    parcels = session.scalars(query).all()
     countries = {w.code: w.country for w in session.scalars(select(Warehouse))}
     origins = [countries.get(p.warehouse, to.country) for p in parcels] or [to.country]
     booked = [p.cost for p in parcels if p.cost is not None]
     if not isinstance(policy.rule, FlatPerZone) and not booked:
         booked = [Decimal(0)]
-    return shipping_charge(policy, order.currency, goods_net, to.country, origins, booked)
+    ordered = max(goods_net, order.total or Decimal(0))
+    return shipping_charge(policy, order.currency, ordered, to.country, origins, booked)
 
 
 def draft(
-    session: Session, rules: MoneyRules, order_id: str, units: Mapping[str, int], on: date
+    session: Session,
+    rules: MoneyRules,
+    order_id: str,
+    units: Mapping[str, int],
+    on: date,
+    *,
+    capture_no: int = 1,
+    parcels_billed: Sequence[str] | None = None,
 ) -> Invoice:
-    """The invoice of `units` delivered, unnumbered (numbered when it is issued).
+    """The invoice of `units` delivered (by `parcels_billed`), unnumbered (numbered when it
+    is issued); capture `capture_no` of the order.
 
     Raises:
         ValueError: nothing to bill; domain.tax.NoTaxRate: no rate for the destination.
@@ -137,7 +162,9 @@ def draft(
     to = bill_to(session, order)
     lines = goods(session, order_id, units)
     net = sum((line.unit_net * line.quantity for line in lines), Decimal(0))
-    charge = shipping(session, rules, order, net, to)
+    charge = shipping(
+        session, rules, order, net, to, capture_no=capture_no, parcels_billed=parcels_billed
+    )
     return draft_invoice(order_id, order.currency, lines, charge, to, rules.rates, on)
 
 

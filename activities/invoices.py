@@ -15,8 +15,20 @@ from domain.statuses import PaymentTerms
 from domain.steps import CaptureRequest
 
 
-def invoice_of(session: Session, order_id: str) -> Invoice | None:
-    return session.scalar(select(Invoice).where(Invoice.order_id == order_id))
+def invoice_of(session: Session, order_id: str, capture_no: int = 1) -> Invoice | None:
+    """The invoice of one capture of the order (the first: orders captured once)."""
+    return session.scalar(
+        select(Invoice).where(Invoice.order_id == order_id, Invoice.capture_no == capture_no)
+    )
+
+
+def invoices_of(session: Session, order_id: str) -> list[Invoice]:
+    """Every invoice of the order, in the order of its captures."""
+    return list(
+        session.scalars(
+            select(Invoice).where(Invoice.order_id == order_id).order_by(Invoice.capture_no)
+        )
+    )
 
 
 def issue(
@@ -26,12 +38,12 @@ def issue(
     amount: Decimal,
     payment_reference: str,
 ) -> Invoice:
-    """The order's invoice: the one issued already, or a new one numbered now.
+    """The invoice of the capture: the one issued already, or a new one numbered now.
 
     `bill` is the drafted document (None for an order captured without one: orders placed
     before invoices carried tax, which bill `amount` as it is).
     """
-    existing = invoice_of(session, request.order_id)
+    existing = invoice_of(session, request.order_id, request.capture_no)
     if existing is not None:
         return existing
     today = utcnow().date()
@@ -40,6 +52,7 @@ def issue(
     invoice = Invoice(
         invoice_no=number,
         order_id=request.order_id,
+        capture_no=request.capture_no,
         amount=amount,
         currency=request.authorization.currency,
         terms=request.customer.payment_terms.value,

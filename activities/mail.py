@@ -23,7 +23,7 @@ from email.utils import format_datetime
 from sqlalchemy import ColumnElement, Engine, or_, select, update
 from sqlalchemy.orm import Session
 
-from activities.db.models import Approver, ApproverAccount, OutboxEmail
+from activities.db.models import Approver, ApproverAccount, OutboxEmail, aware
 from domain.holds import Notice, Tier
 from domain.links import claim_for, sign
 
@@ -140,7 +140,7 @@ def message_of(config: MailConfig, row: OutboxEmail) -> EmailMessage:
     message["From"] = config.mail_from
     message["To"] = row.to_address
     message["Subject"] = row.subject
-    message["Date"] = format_datetime(_aware(row.created_at or datetime.now(UTC)))
+    message["Date"] = format_datetime(aware(row.created_at or datetime.now(UTC)))
     message["Message-ID"] = message_id(row.idempotency_key)
     message.set_content(row.body)
     return message
@@ -151,10 +151,6 @@ def message_id(idempotency_key: str) -> str:
     a crash is recognisably the same message (and mail clients show it once)."""
     left = re.sub(r"\.+", ".", re.sub(r"[^A-Za-z0-9!#$%&'*+=?^_`{|}~-]", ".", idempotency_key))
     return f"<{left.strip('.')[:200] or 'notice'}@orderflow>"
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite gives back naive datetimes
 
 
 def deliver_pending(engine: Engine, config: MailConfig, mailer: Mailer, limit: int = 50) -> int:

@@ -4,6 +4,7 @@ import hashlib
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -16,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities import billing, invoices
 from activities.audit import record
 from activities.billing import MoneyRules
-from activities.db.models import OrderBalance, OrderRecord, Payment, utcnow
+from activities.db.models import OrderBalance, OrderRecord, Payment, aware, utcnow
 from activities.erp_outbox import post_cancellation
 from domain import invoicing
 from domain.money import from_minor, to_minor
@@ -30,13 +31,26 @@ from domain.steps import (
 )
 from domain.tax import NoTaxRate
 
+CARD_AUTHORIZATION_VALID_FOR = timedelta(days=7)
+"""How long card networks let a merchant capture against an authorisation (about 7 days)."""
+
 
 class GatewayDeclined(Exception):
     """The card issuer said no: a business failure, never retried."""
 
 
+class AuthorizationLapsed(Exception):
+    """The gateway no longer honours the authorisation: re-authorise, then capture."""
+
+
 class PaymentGateway(Protocol):
-    """The card processor; every call carries an idempotency key, as real gateways require."""
+    """The card processor; every call carries an idempotency key, as real gateways require.
+
+    `capture` raises `AuthorizationLapsed` once `authorization_valid_for` has passed since
+    the authorisation: the caller re-authorises (a new authorisation, which may be declined).
+    """
+
+    authorization_valid_for: timedelta
 
     def authorize(self, key: str, amount: Decimal, currency: str) -> str: ...
     def capture(self, key: str, authorization: str, amount: Decimal) -> str: ...
@@ -45,7 +59,12 @@ class PaymentGateway(Protocol):
 
 
 class SimulatedGateway:
-    """A card processor with network latency, transient outages and declines above a limit."""
+    """A card processor with network latency, transient outages, declines above a limit and
+    authorisations that lapse: a capture after `authorization_valid_for` is refused.
+
+    The lapse time travels in the authorisation's reference (`auth_<hash>.<epoch ms>`), so
+    any worker process enforces it without shared state, as the real processor would.
+    """
 
     def __init__(
         self,
@@ -53,11 +72,13 @@ class SimulatedGateway:
         latency_ms: tuple[int, int] = (30, 120),
         failure_rate: float = 0.0,
         decline_above: Decimal = Decimal("100000"),
+        authorization_valid_for: timedelta = CARD_AUTHORIZATION_VALID_FOR,
         rng: random.Random | None = None,
     ):
         self._latency = latency_ms
         self._failure_rate = failure_rate
         self._decline_above = decline_above
+        self.authorization_valid_for = authorization_valid_for
         self._rng = rng or random.Random()
 
     def _call(self, key: str, prefix: str) -> str:
@@ -71,10 +92,15 @@ class SimulatedGateway:
         reference = self._call(key, "auth")
         if amount > self._decline_above:
             raise GatewayDeclined(f"card declined: {amount} {currency} above the card's limit")
-        return reference
+        lapses = time.time() + self.authorization_valid_for.total_seconds()
+        return f"{reference}.{int(lapses * 1000)}"
 
     def capture(self, key: str, authorization: str, amount: Decimal) -> str:
-        return self._call(key, "cap")
+        reference = self._call(key, "cap")
+        _, dot, lapses = authorization.rpartition(".")
+        if dot and lapses.isdigit() and time.time() * 1000 >= int(lapses):
+            raise AuthorizationLapsed(f"authorisation {authorization} has lapsed")
+        return reference
 
     def void(self, key: str, authorization: str) -> str:
         return self._call(key, "void")
@@ -93,32 +119,45 @@ class PaymentActivities:
         self._gateway = gateway
         self._rules = rules
 
-    def _to_authorise(self, request: PaymentRequest) -> Decimal:
+    def _to_authorise(self, request: PaymentRequest, key: str) -> Decimal:
         """The order's gross estimate from validation (goods, the dearest shipping, tax), so
-        the capture never exceeds it; an authorisation made before keeps its amount."""
-        key = f"{request.order_id}/authorize"
+        the capture never exceeds it; a re-authorisation covers what of it is not captured
+        yet; an authorisation made before keeps its amount."""
         with Session(self._engine) as session:
             made = session.scalar(select(Payment).where(Payment.idempotency_key == key))
             if made is not None:
                 return from_minor(made.amount_minor, made.currency)
-            row = session.get(OrderRecord, request.order_id)
-            if row is not None and row.gross_estimate is not None:
-                return max(row.gross_estimate, request.amount)
+            row = session.get(OrderBalance, request.order_id)
+            captured = from_minor(row.captured_minor, row.currency) if row else Decimal(0)
+            order = session.get(OrderRecord, request.order_id)
+            if order is not None and order.gross_estimate is not None:
+                return max(order.gross_estimate - captured, request.amount)
         return request.amount
+
+    def _valid_until(self, key: str) -> datetime | None:
+        with Session(self._engine) as session:
+            at = session.scalar(select(Payment.valid_until).where(Payment.idempotency_key == key))
+        return None if at is None else aware(at)
 
     def _bill(self, request: CaptureRequest) -> tuple[invoicing.Invoice | None, Decimal]:
         """The invoice to issue and the amount to capture: an invoice issued already keeps
         its amount (a retried capture); an order captured without delivered units (placed
         before invoices carried tax) bills `request.amount` as it is."""
         with Session(self._engine) as session:
-            issued = invoices.invoice_of(session, request.order_id)
+            issued = invoices.invoice_of(session, request.order_id, request.capture_no)
             if issued is not None:
                 return None, issued.amount
             if request.delivered is None or self._rules is None:
                 return None, request.amount
             try:
                 bill = billing.draft(
-                    session, self._rules, request.order_id, request.delivered, utcnow().date()
+                    session,
+                    self._rules,
+                    request.order_id,
+                    request.delivered,
+                    utcnow().date(),
+                    capture_no=request.capture_no,
+                    parcels_billed=request.parcels,
                 )
             except NoTaxRate as missing:
                 raise ApplicationError(str(missing), type="NoTaxRate", non_retryable=True) from None
@@ -126,14 +165,22 @@ class PaymentActivities:
 
     @activity.defn
     def authorize_payment(self, request: PaymentRequest) -> PaymentAuthorization:
-        """Hold the money: a card authorisation, or credit on account terms.
+        """Hold the money: a card authorisation, or credit on account terms; with
+        `reauthorization` n > 0, a new card authorisation for what is not captured yet,
+        the earlier one having lapsed.
 
         Raises:
             ApplicationError: "PaymentDeclined" (non-retryable). Net-30 credit is never
                 refused here: an order over its limit was a CREDIT hold, released before.
         """
-        key = f"{request.order_id}/authorize"
+        n = request.reauthorization
+        key = f"{request.order_id}/authorize" if n == 0 else f"{request.order_id}/reauthorize-{n}"
         terms = request.customer.payment_terms
+        lapses = (
+            None
+            if terms == PaymentTerms.NET_30
+            else utcnow() + self._gateway.authorization_valid_for
+        )
 
         def authorize(amount: Decimal) -> str:
             if terms == PaymentTerms.NET_30:
@@ -145,14 +192,15 @@ class PaymentActivities:
                     str(declined), type="PaymentDeclined", non_retryable=True
                 ) from declined
 
-        amount = self._to_authorise(request)
+        amount = self._to_authorise(request, key)
         reference = self._once(
             key,
             request.order_id,
-            "AUTHORIZE",
+            "AUTHORIZE" if n == 0 else "REAUTHORIZE",
             to_minor(amount, request.currency),
             request.currency,
             lambda: authorize(amount),
+            valid_until=lapses,  # taken before the call: never later than the gateway's
         )
         return PaymentAuthorization(
             order_id=request.order_id,
@@ -160,6 +208,8 @@ class PaymentActivities:
             amount=amount,
             currency=request.currency,
             reference=reference,
+            valid_until=self._valid_until(key),
+            reauthorization=n,
         )
 
     @activity.defn
@@ -206,6 +256,7 @@ class PaymentActivities:
         currency: str,
         call: Callable[[], str],
         also: Callable[[Session, str], None] | None = None,
+        valid_until: datetime | None = None,
     ) -> str:
         """One ledger entry per key; the gateway is called outside any transaction.
 
@@ -228,6 +279,7 @@ class PaymentActivities:
                         amount_minor=amount_minor,
                         currency=currency,
                         reference=reference,
+                        valid_until=valid_until,
                     )
                 )
                 if also is not None:
@@ -250,37 +302,45 @@ class PaymentActivities:
                 destination; add it and redrive the order (`orderflow redrive`).
         """
         auth = request.authorization
-        key = f"{request.order_id}/capture"
+        n = request.capture_no
+        key = invoicing.capture_key(request.order_id, n)
         prepaid = auth.method == PaymentTerms.PREPAID.value
         bill, amount = self._bill(request)
         minor = to_minor(amount, auth.currency)
-        reference = self._once(
-            key,
-            request.order_id,
-            "CAPTURE",
-            minor,
-            auth.currency,
-            lambda: (
-                self._gateway.capture(key, auth.reference, amount) if prepaid else auth.reference
-            ),
-        )
+
+        def capture() -> str:
+            if not prepaid:
+                return auth.reference
+            try:
+                return self._gateway.capture(key, auth.reference, amount)
+            except AuthorizationLapsed as lapsed:
+                raise ApplicationError(
+                    str(lapsed), type="AuthorizationLapsed", non_retryable=True
+                ) from lapsed
+
+        reference = self._once(key, request.order_id, "CAPTURE", minor, auth.currency, capture)
         with Session(self._engine) as session, session.begin():
-            if session.get(OrderBalance, request.order_id) is None:
-                session.add(  # the refund ledger's bound: refunds never exceed this capture
-                    OrderBalance(
-                        order_id=request.order_id,
-                        currency=auth.currency,
-                        captured_minor=minor,
-                        refunded_minor=0,
+            invoice = invoices.invoice_of(session, request.order_id, n)
+            if invoice is None:  # first time through: the invoice and the refund bound
+                invoice = invoices.issue(session, request, bill, amount, reference)
+                balance = session.get(OrderBalance, request.order_id)
+                if balance is None:  # the refund ledger's bound: refunds never exceed it
+                    session.add(
+                        OrderBalance(
+                            order_id=request.order_id,
+                            currency=auth.currency,
+                            captured_minor=minor,
+                            refunded_minor=0,
+                        )
                     )
-                )
-            invoice = invoices.issue(session, request, bill, amount, reference)
+                else:
+                    balance.captured_minor += minor
             record(
                 session,
                 StatusChange(
                     order_id=request.order_id,
-                    step="captured",
-                    status=OrderStatus.COMPLETED,
+                    step="captured" if n == 1 else f"captured-{n}",
+                    status=OrderStatus.COMPLETED if request.final else OrderStatus.DELIVERED,
                     reason=f"invoice {invoice.invoice_no} {invoice.amount} {auth.currency}",
                 ),
             )

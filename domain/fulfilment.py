@@ -119,3 +119,5 @@ class Shipment(BaseModel):
     delivered: bool = False
     lost: bool = False
     """Shipped, never delivered: a person declared it lost by the carrier (not billed)."""
+    invoice_no: str | None = None
+    """The invoice that billed this parcel (captured when its wave was delivered)."""

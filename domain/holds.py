@@ -28,6 +28,10 @@ class HoldType(StrEnum):
     DUPLICATE = "DUPLICATE"
     """The same customer sent the same lines to the same address recently: a person decides
     whether it is a deliberate second order (release) or a double submission (reject)."""
+    PAYMENT = "PAYMENT"
+    """The card authorisation lapsed (a backorder, a slow delivery) and the new one was
+    declined: finance gets the customer to pay, then releases (the card is tried again) or
+    rejects (what was delivered is billed, nothing more ships)."""
 
 
 class Tier(StrEnum):

@@ -22,6 +22,9 @@ class Stage(StrEnum):
     """Money authorised, stock being held, routed, booked or backordered; nothing shipped."""
     IN_TRANSIT = "IN_TRANSIT"
     """A parcel has left the warehouse: from here on goods come back only through a return."""
+    PAYMENT_HOLD = "PAYMENT_HOLD"
+    """A lapsed card authorisation could not be renewed: finance releases (try the card
+    again) or rejects (what was delivered is billed, the rest is not shipped)."""
     RETURNS = "RETURNS"
     """Delivered and invoiced; the return window is open."""
     STOPPING = "STOPPING"
@@ -53,6 +56,7 @@ ACCEPTS: dict[Stage, frozenset[Command]] = {
     Stage.APPROVAL: frozenset({Command.EDIT, Command.APPROVE, Command.REJECT, Command.CANCEL}),
     Stage.FULFILMENT: frozenset({Command.CANCEL, Command.STOCK_ARRIVED} | _PARCEL_NOTICES),
     Stage.IN_TRANSIT: frozenset({Command.STOCK_ARRIVED} | _PARCEL_NOTICES),
+    Stage.PAYMENT_HOLD: frozenset({Command.APPROVE, Command.REJECT}),
     Stage.RETURNS: frozenset({Command.RETURN, Command.RECEIVE_RETURN, Command.INSPECT_RETURN}),
     # A parcel that leaves after a cancel was accepted is still a fact: it is recorded as an
     # exception for a person (its goods are out, not released back into stock).
@@ -103,6 +107,11 @@ _SPECIFIC: dict[tuple[Stage, Command], str] = {
     (Stage.RETURNS, Command.EDIT): _HELD,
     (Stage.IN_TRANSIT, Command.CANCEL): _SHIPPED,
     (Stage.RETURNS, Command.CANCEL): _SHIPPED,
+    (Stage.PAYMENT_HOLD, Command.EDIT): _HELD,
+    (Stage.PAYMENT_HOLD, Command.CANCEL): (
+        "the order is on a payment hold: finance rejects the hold to stop what has not "
+        "shipped (orderflow reject ORDER --by ... --reason ...)"
+    ),
 }
 _GENERAL: dict[Command, str] = {
     Command.APPROVE: "nothing to approve: the order is not waiting for approval",

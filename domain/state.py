@@ -41,6 +41,9 @@ class OrderState(BaseModel):
     shipments: list[Shipment] = Field(default_factory=list)
     payment: PaymentAuthorization | None = None
     capture: CaptureResult | None = None
+    """The latest capture (orders captured before capture per wave: the only one)."""
+    captures: list[CaptureResult] = Field(default_factory=list)
+    """Every capture of the order, one per wave of parcels delivered, with its invoice."""
     holds: list[Hold] = Field(default_factory=list)
     returns: list[Rma] = Field(default_factory=list)
     escalation_level: int = 0
@@ -50,6 +53,13 @@ class OrderState(BaseModel):
     reason: str | None = None
     compensations: list[str] = Field(default_factory=list)
     events: list[AuditEntry] = Field(default_factory=list)
+
+    @property
+    def captured(self) -> Decimal:
+        """Everything captured (invoiced) so far, gross."""
+        if self.captures:
+            return sum((c.amount for c in self.captures), Decimal(0))
+        return self.capture.amount if self.capture else Decimal(0)
 
 
 class ReturnsLedger(BaseModel):

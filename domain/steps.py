@@ -1,6 +1,6 @@
 """Inputs and results of the order steps: the contracts between workflow and activities."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +36,9 @@ class PaymentRequest(BaseModel):
     customer: CustomerTerms
     amount: Decimal
     currency: str
+    reauthorization: int = 0
+    """0: the order's authorisation; n: its n-th re-authorisation, for what is not captured
+    yet, because the earlier one lapsed (`amount` is then the goods not yet billed)."""
 
 
 class PaymentAuthorization(BaseModel):
@@ -46,6 +49,14 @@ class PaymentAuthorization(BaseModel):
     amount: Decimal
     currency: str
     reference: str
+    valid_until: datetime | None = None
+    """When the gateway stops honouring it (card authorisations lapse after about 7 days;
+    None: account credit, or an authorisation made before this was recorded)."""
+    reauthorization: int = 0
+
+    def lapsed(self, now: datetime) -> bool:
+        """True when a capture against it would be refused: re-authorise first."""
+        return self.valid_until is not None and now >= self.valid_until
 
 
 class ReserveRequest(BaseModel):
@@ -87,8 +98,15 @@ class CaptureRequest(BaseModel):
     """The goods delivered at the order's prices (net)."""
     customer: CustomerTerms
     delivered: dict[str, int] | None = None
-    """Units per SKU delivered, billed with shipping and tax (None: orders captured before
-    invoices carried them bill `amount` as it is)."""
+    """Units per SKU billed by this capture, with shipping and tax (None: orders captured
+    before invoices carried them bill `amount` as it is)."""
+    capture_no: int = 1
+    """1 for the order's first capture (and invoice), 2 for the wave delivered next, ..."""
+    parcels: list[str] | None = None
+    """The shipments this capture bills (None: every parcel that left; single capture)."""
+    final: bool = True
+    """The order's last capture: the read model says COMPLETED (else DELIVERED, more to
+    come)."""
 
 
 class CaptureResult(BaseModel):

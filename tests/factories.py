@@ -1,14 +1,17 @@
 """Test data: orders with unique ids, SKUs with their own stock, accounts of a test's own,
 an order's read-model rows and its capture, read-model look-ups."""
 
+import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.billing import MoneyRules
@@ -25,6 +28,7 @@ from activities.db.models import (
 from activities.payments import PaymentActivities, SimulatedGateway
 from domain.order import Order
 from domain.policy import CustomerTerms
+from domain.state import OrderState
 from domain.statuses import FulfilmentPolicy, PaymentTerms
 from domain.steps import CaptureRequest, PaymentAuthorization, PaymentRequest
 
@@ -301,3 +305,18 @@ def gross_by_the_tables(goods: Decimal, country: str, zone: str | None) -> Decim
     net = goods + shipping
     tax = (net * rate / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return net + tax
+
+
+async def until(
+    client: Client, order_id: str, check: Callable[[OrderState], bool], timeout: float = 30
+) -> OrderState:
+    """Poll the order's own state until `check` holds (e.g. exactly BACKORDERED again, where
+    `orders.wait_for` would also accept a later status)."""
+    from starter import orders
+
+    for _ in range(int(timeout * 5)):
+        state = await orders.state_of(client, order_id)
+        if check(state):
+            return state
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{order_id}: condition not met; last state {state.status}")

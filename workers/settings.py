@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     gateway_latency_ms: str = Field(
         default="30-120", description="simulated payment gateway round trip, ms (0: none)"
     )
+    card_authorization_valid_for: Duration = Field(
+        default=timedelta(days=7),
+        description="how long the card gateway honours an authorisation; a wave booked or "
+        "captured later is re-authorised first",
+    )
     routing_rules_file: Path | None = None
     tax_rates_file: Path | None = Field(
         default=None, description="VAT / sales tax rates (JSON); unset: domain/data/tax_rates.json"

@@ -139,7 +139,9 @@ def build_activities(
     )
     inventory = InventoryActivities(engine, routing_rules(settings))
     gateway = SimulatedGateway(
-        rng=random.Random(), latency_ms=milliseconds(settings.gateway_latency_ms)
+        rng=random.Random(),
+        latency_ms=milliseconds(settings.gateway_latency_ms),
+        authorization_valid_for=settings.card_authorization_valid_for,
     )
     payments = PaymentActivities(engine, gateway, money)
     shipping = ShippingActivities(engine, list(carriers))

@@ -21,6 +21,9 @@ class ApprovalStage(OrderJournal):
 
     _edits: int
     _releases: list[tuple[ApprovalDecision, list[HoldType], int]]
+    _after_release: Stage = Stage.FULFILMENT
+    """Where the order goes when its last hold is released (a PAYMENT hold: back to the
+    stage it interrupted)."""
 
     async def _await_approval(self, v: ValidatedOrder, edits: int) -> None:
         """Wait until every hold is released or the order is edited (it is then assessed
@@ -38,7 +41,7 @@ class ApprovalStage(OrderJournal):
                 tier,
                 0,
                 f"order {self._order.order_id} "
-                f"({v.total} {self._order.currency}) needs approval: {reasons}",
+                f"(goods net {v.total} {self._order.currency}) needs approval: {reasons}",
             )
         started = workflow.now()
         alerted = False
@@ -99,7 +102,7 @@ class ApprovalStage(OrderJournal):
             # The last hold is released: from this moment the order is committed, so an edit
             # arriving after this decision is refused (one arriving before it was taken first
             # and sent the order back to intake, where this approval would have been refused).
-            self._stage = Stage.FULFILMENT
+            self._stage = self._after_release
         self.upsert_search()
         return released
 

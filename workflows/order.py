@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.validation import address_problems
     from workflows import metrics
     from workflows.approval_gate import ApprovalGate
-    from workflows.approval_stage import ApprovalStage
     from workflows.journal import OrderCancelled
     from workflows.messages import NO_PAYLOAD, parse, parse_text, refusals
     from workflows.parcels import Parcels
@@ -62,7 +61,7 @@ STOCK_ARRIVED_DESCRIPTION = (
 
 
 @workflow.defn
-class OrderWorkflow(ApprovalStage, StockWaves):
+class OrderWorkflow(StockWaves):  # StockWaves < PaymentHold < ApprovalStage < OrderJournal
     """Validate, hold for approval, authorise, reserve + route, book, ship, deliver, capture."""
 
     @workflow.init
@@ -320,12 +319,15 @@ class OrderWorkflow(ApprovalStage, StockWaves):
 
     @workflow.update(
         description="An approver rejects an order on hold: {by, reason}; it ends REJECTED "
-        "and nothing stays held (orderflow reject)."
+        "and nothing stays held; on a PAYMENT hold, what was delivered is billed and nothing "
+        "more ships (orderflow reject)."
     )
     def reject(self, raw: RawValue = NO_PAYLOAD) -> str:
         """An approver rejects the order; it ends REJECTED and nothing stays held."""
         with refusals():
             decision = self._check_reject(raw)
+            if self._stage == Stage.PAYMENT_HOLD:
+                return self.take_payment_refusal(decision)
             self._rejection = decision
             self._stage = Stage.STOPPING
             return f"rejected by {decision.by}"

@@ -11,7 +11,14 @@ from temporalio.workflow import ActivityCancellationType
 
 # Typed business failures: the order cannot go on, retrying would not help.
 BUSINESS_FAILURES = frozenset(
-    {"InvalidOrder", "DuplicateOrder", "OutOfStock", "PaymentDeclined", "RefundExceedsCapture"}
+    {
+        "InvalidOrder",
+        "DuplicateOrder",
+        "OutOfStock",
+        "PaymentDeclined",
+        "AuthorizationLapsed",
+        "RefundExceedsCapture",
+    }
 )
 # Failures raised before the order was accepted end it REJECTED; later ones end it FAILED.
 INTAKE_FAILURES = frozenset(

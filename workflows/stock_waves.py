@@ -1,5 +1,6 @@
 """Stock for an order: reserve, route and book in waves, wait on backorders, bill what shipped."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -12,23 +13,33 @@ with workflow.unsafe.imports_passed_through():
     from activities.shipping import ShippingActivities
     from domain.commands import CancelRequest
     from domain.details import stock_wanted
-    from domain.fulfilment import Allocation, AllocationResult, Demand, wave_step
+    from domain.fulfilment import Allocation, AllocationResult, Demand, Shipment, wave_step
     from domain.money import round_money
     from domain.sla import format_duration
     from domain.statuses import FulfilmentPolicy, OrderStatus
     from domain.steps import (
         BookingRequest,
         CaptureRequest,
+        CaptureResult,
         PaymentRequest,
         ReserveRequest,
         ValidatedOrder,
     )
-    from workflows.journal import OrderCancelled, OrderJournal
+    from workflows.journal import OrderCancelled
+    from workflows.payment_hold import PaymentHold, PaymentRefused
     from workflows.steps import BusinessFailure, run_step
 
 
-class StockWaves(OrderJournal):
-    """The part of OrderWorkflow from reservation to the last parcel delivered."""
+CAPTURE_PER_WAVE = "capture-per-wave"
+"""Patch id: each wave of parcels is captured and invoiced once it is delivered, and a lapsed
+card authorisation is renewed before a wave is booked and before a capture; orders that got
+past their first booking before it capture once, at the end."""
+
+
+class StockWaves(PaymentHold):
+    """The part of OrderWorkflow from reservation to the last parcel delivered, and its bills."""
+
+    _unpaid: bool = False  # finance refused the payment of goods already delivered
 
     _restock_requests: int  # receipts that offered stock (the stock_arrived Update)
     _restock_attempts: int  # of those, the ones a reservation attempt has answered
@@ -62,6 +73,8 @@ class StockWaves(OrderJournal):
                 requests = self._restock_requests
                 allocation = await self._reserve(v, round_)
                 self._restock_attempts = requests
+            if workflow.patched(CAPTURE_PER_WAVE):
+                await self._authorised_for_the_rest(v)
             wave += 1
             summary = allocation.decision.summary if allocation.decision else "routed"
             await self.move(OrderStatus.ROUTED, summary, step=wave_step("routed", wave))
@@ -90,6 +103,8 @@ class StockWaves(OrderJournal):
             await self._parcels.follow(v.sla, v.promised_date)
             if not allocation.backordered:
                 return
+            if workflow.patched(CAPTURE_PER_WAVE):
+                await self.bill_delivered(v, final=False)
             allocation = allocation.model_copy(update={"reservations": []})
             after_wave = True
 
@@ -160,36 +175,130 @@ class StockWaves(OrderJournal):
 
     def delivered_units(self) -> dict[str, int]:
         """Units per SKU that reached the customer (lost parcels excluded)."""
-        units: dict[str, int] = {}
-        for shipment in self._state.shipments:
-            if shipment.lost:
+        return _units(s for s in self._state.shipments if not s.lost)
+
+    def _goods(self, units: dict[str, int]) -> Decimal:
+        """The net value of `units` at the order's prices."""
+        return round_money(
+            sum(
+                (line.unit_price * units.get(line.sku, 0) for line in self._order.lines),
+                Decimal(0),
+            ),
+            self._order.currency,
+        )
+
+    async def _authorised_for_the_rest(self, v: ValidatedOrder) -> None:
+        """Before a wave is booked: the money for what is not billed yet stays authorised.
+
+        Raises:
+            BusinessFailure: "PaymentDeclined" when finance refused the payment: nothing more
+                ships (an order with nothing shipped ends REJECTED, else the rest is dropped).
+        """
+        billed = _units(s for s in self._state.shipments if s.invoice_no is not None)
+        unbilled = {
+            line.sku: max(line.quantity - billed.get(line.sku, 0), 0) for line in self._order.lines
+        }
+        try:
+            await self.keep_authorised(v, self._goods(unbilled))
+        except PaymentRefused as refused:
+            raise BusinessFailure("PaymentDeclined", str(refused)) from None
+
+    async def bill_delivered(self, v: ValidatedOrder, *, final: bool) -> None:
+        """Capture and invoice the parcels delivered since the last capture (one wave).
+
+        A lapsed authorisation is renewed first (a decline holds the order for finance); the
+        gateway refusing a capture because the authorisation lapsed all the same (its clock,
+        not ours) renews it and captures again.
+
+        Raises:
+            BusinessFailure: "PaymentDeclined" when finance refused the payment of a wave that
+                is not the last: the goods are delivered but not billed (an exception for
+                finance), and nothing more ships.
+        """
+        parcels = [
+            s for s in self._state.shipments if s.delivered and not s.lost and s.invoice_no is None
+        ]
+        units = _units(parcels)
+        amount = self._goods(units)
+        if amount <= 0 or self._unpaid:
+            return
+        n = len(self._state.captures) + 1
+        while True:
+            try:
+                await self.keep_authorised(v, amount)
+            except PaymentRefused as refused:
+                self._unpaid = True
+                what = ", ".join(f"{sku} x{qty}" for sku, qty in sorted(units.items()))
+                await self.exception(
+                    f"unbilled-{n}",
+                    f"delivered but not billed ({refused}): {what} for {amount} "
+                    f"{self._order.currency} net; invoice and collect it outside orderflow",
+                )
+                if final:
+                    return
+                raise BusinessFailure("PaymentDeclined", str(refused)) from None
+            assert self._state.payment is not None
+            try:
+                result: CaptureResult = await run_step(
+                    PaymentActivities.capture_payment,
+                    CaptureRequest(
+                        order_id=self._order.order_id,
+                        authorization=self._state.payment,
+                        amount=amount,
+                        customer=v.customer,
+                        delivered=units,
+                        capture_no=n,
+                        parcels=[s.shipment_id for s in parcels],
+                        final=final,
+                    ),
+                    summary=f"capture payment and issue invoice {n}",
+                )
+            except BusinessFailure as failure:
+                if failure.kind != "AuthorizationLapsed":
+                    raise
+                self._state.payment = self._state.payment.model_copy(
+                    update={"valid_until": workflow.now()}
+                )
                 continue
-            for line in shipment.lines:
-                units[line.sku] = units.get(line.sku, 0) + line.quantity
-        return units
+            break
+        self._state.captures.append(result)
+        self._state.capture = result
+        for shipment in parcels:
+            shipment.invoice_no = result.invoice_no
+        # The capture step wrote the read model (COMPLETED, or DELIVERED: more to come).
+        what = f"invoice {result.invoice_no}"
+        if final:
+            self.note(OrderStatus.COMPLETED, what)
+        else:
+            self._state.events.append(self._entry(f"{what}: {result.amount} {result.currency}"))
 
     async def capture(self, v: ValidatedOrder) -> None:
         """Take the money for what was delivered, issue the invoice; nothing left to undo.
 
         Nothing to bill (every parcel lost, or only 0.00 lines): the authorisation is voided.
+        Versioned: orders past their first booking before capture per wave capture once, here.
         """
+        if workflow.patched(CAPTURE_PER_WAVE):
+            await self.bill_delivered(v, final=True)
+            if self._state.captures:
+                self._compensations.clear()  # money taken, goods delivered: nothing to undo
+                if self._state.status != OrderStatus.COMPLETED:  # the last wave billed before
+                    invoices = ", ".join(c.invoice_no for c in self._state.captures)
+                    await self.move(OrderStatus.COMPLETED, f"invoices {invoices}", step="billed")
+                return
+            if self._unpaid:
+                self._compensations.clear()
+                await self.move(
+                    OrderStatus.COMPLETED, "delivered, not billed: payment refused", step="unpaid"
+                )
+                return
+            await self._nothing_billed()
+            return
         delivered = self.delivered_units()
-        amount = round_money(
-            sum(
-                (line.unit_price * delivered.get(line.sku, 0) for line in self._order.lines),
-                Decimal(0),
-            ),
-            self._order.currency,
-        )
+        amount = self._goods(delivered)
         assert self._state.payment is not None
         if amount <= 0:
-            self._compensations = ["void_authorization"]
-            await self.compensate()
-            await self.move(
-                OrderStatus.COMPLETED,
-                "nothing to bill: nothing of value was delivered",
-                step="nothing-billed",
-            )
+            await self._nothing_billed()
             return
         self._state.capture = await run_step(
             PaymentActivities.capture_payment,
@@ -205,6 +314,15 @@ class StockWaves(OrderJournal):
         self._compensations.clear()  # money taken and goods delivered: nothing left to undo
         self.note(OrderStatus.COMPLETED, f"invoice {self._state.capture.invoice_no}")
 
+    async def _nothing_billed(self) -> None:
+        self._compensations = ["void_authorization"]
+        await self.compensate()
+        await self.move(
+            OrderStatus.COMPLETED,
+            "nothing to bill: nothing of value was delivered",
+            step="nothing-billed",
+        )
+
     async def drop_the_rest(self, failure: BusinessFailure) -> None:
         """A later wave failed for good after earlier ones shipped: undo only what did not
         ship (its stock and labels), keep the authorisation for the capture of what did, and
@@ -214,6 +332,15 @@ class StockWaves(OrderJournal):
         why = f"the rest of the order was dropped: {failure.kind}: {failure}"
         await self.exception("dropped-failed", f"{why}; billed for what shipped")
         self._compensations = ["void_authorization"]
+
+
+def _units(shipments: Iterable[Shipment]) -> dict[str, int]:
+    """Units per SKU in `shipments`."""
+    units: dict[str, int] = {}
+    for shipment in shipments:
+        for line in shipment.lines:
+            units[line.sku] = units.get(line.sku, 0) + line.quantity
+    return units
 
 
 def _allocations(allocation: AllocationResult) -> list[Allocation]:

@@ -26,6 +26,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(at: datetime) -> datetime:
+    """A stored time with its zone: SQLite gives back naive datetimes (they are UTC)."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -197,14 +202,22 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """AUTHORIZE: until when the gateway honours the authorisation (None: no limit known)."""
 
 
 class Invoice(Base):
-    """The bill issued at capture; Net-30 customers pay it later."""
+    """The bill issued at a capture; Net-30 customers pay it later.
+
+    An order has one invoice per capture: one per wave of parcels delivered (`capture_no`
+    1, 2, ...); orders captured before capture per wave have exactly one.
+    """
 
     __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("order_id", "capture_no", name="uq_invoices_order_capture"),)
     invoice_no: Mapped[str] = mapped_column(String(40), primary_key=True)
-    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    capture_no: Mapped[int] = mapped_column(default=1, server_default="1")
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
     terms: Mapped[str] = mapped_column(String(16))

@@ -17,10 +17,19 @@ def test_edits_end_when_the_order_leaves_approval() -> None:
 
 
 def test_approvals_only_while_waiting_for_them() -> None:
-    assert [s for s in Stage if accepts(s, Command.APPROVE)] == [Stage.APPROVAL]
-    assert [s for s in Stage if accepts(s, Command.REJECT)] == [Stage.APPROVAL]
+    holds = [Stage.APPROVAL, Stage.PAYMENT_HOLD]
+    assert [s for s in Stage if accepts(s, Command.APPROVE)] == holds
+    assert [s for s in Stage if accepts(s, Command.REJECT)] == holds
     with pytest.raises(CommandRefused, match="being validated"):
         check(Stage.INTAKE, Command.APPROVE)
+
+
+def test_a_payment_hold_takes_only_finance_decisions() -> None:
+    assert ACCEPTS[Stage.PAYMENT_HOLD] == {Command.APPROVE, Command.REJECT}
+    with pytest.raises(CommandRefused, match="finance rejects the hold"):
+        check(Stage.PAYMENT_HOLD, Command.CANCEL)
+    with pytest.raises(CommandRefused, match="until the order is approved"):
+        check(Stage.PAYMENT_HOLD, Command.EDIT)
 
 
 def test_cancel_is_refused_once_anything_shipped_and_points_to_a_return() -> None:

@@ -7,7 +7,7 @@ from temporalio.client import Client
 from domain.statuses import OrderStatus
 from starter import orders
 from starter.inventory import restock
-from tests.factories import make_order, new_sku, stock_of
+from tests.factories import make_order, new_sku, stock_of, until
 from tests.workflows.test_order_lifecycle import ship_and_deliver
 from workers.settings import Settings
 
@@ -58,7 +58,7 @@ async def test_ship_when_available_ships_what_is_there_then_the_rest(
         (f"{order.order_id}-AMS", 2)
     ]
     await ship_and_deliver(client, order.order_id)
-    await orders.wait_for(client, order.order_id, OrderStatus.BACKORDERED, 30)
+    await until(client, order.order_id, lambda s: s.status == OrderStatus.BACKORDERED)
 
     await restock(client, worker, sku, "AMS", 5)
     second = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
@@ -68,7 +68,9 @@ async def test_ship_when_available_ships_what_is_there_then_the_rest(
     ]
     await ship_and_deliver(client, order.order_id, only_pending=True)
     done = await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
-    assert done.capture is not None and done.capture.amount == 30
+    # Each wave is captured and invoiced once it is delivered: two invoices.
+    assert [c.amount for c in done.captures] == [20, 10]
+    assert [s.invoice_no for s in done.shipments] == [c.invoice_no for c in done.captures]
     assert stock_of(engine, sku) == {"AMS": (4, 0)}
 
 

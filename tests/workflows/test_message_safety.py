@@ -21,7 +21,7 @@ from domain.statuses import OrderStatus
 from starter import orders
 from starter.inventory import restock
 from starter.orders import UserError
-from tests.factories import make_order, new_sku, payments_of, stock_of
+from tests.factories import make_order, new_sku, payments_of, stock_of, until
 from tests.gates import GoAhead, assert_invariants, held_activity
 from workers.settings import Settings
 from workers.worker import build_worker
@@ -194,7 +194,7 @@ async def test_goods_shipped_before_a_later_wave_fails_are_billed(
         await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
         await orders.notify_shipment(client, order.order_id, "ship", None, "wms")
         await orders.notify_shipment(client, order.order_id, "deliver", None, "carrier")
-        await orders.wait_for(client, order.order_id, OrderStatus.BACKORDERED, 30)
+        await until(client, order.order_id, lambda s: s.status == OrderStatus.BACKORDERED)
     down = settings.model_copy(update={"carriers_down": "PARCELCO,SWIFTPOST,GLOBEX"})
     async with build_worker(client, down, engine):
         await restock(client, down, sku, "AMS", 3)

@@ -7,21 +7,11 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from domain.holds import ApprovalDecision
-from domain.state import OrderState
 from domain.statuses import OrderStatus
 from starter import orders
-from tests.factories import make_order, new_sku, stock_of
+from tests.factories import make_order, new_sku, stock_of, until
 from tests.workflows.test_returns import received_return
 from workers.settings import Settings
-
-
-async def until(client: Client, order_id: str, check: object, timeout: float = 30) -> OrderState:
-    for _ in range(int(timeout * 5)):
-        state = await orders.state_of(client, order_id)
-        if check(state):  # type: ignore[operator]
-            return state
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{order_id}: condition not met; last state {state.status}")
 
 
 def big_order(engine: Engine) -> tuple[str, object]:
