@@ -43,11 +43,17 @@ class AuthorizationLapsed(Exception):
     """The gateway no longer honours the authorisation: re-authorise, then capture."""
 
 
+class RefundRefused(Exception):
+    """The gateway refuses to refund more than the capture it is sent against."""
+
+
 class PaymentGateway(Protocol):
     """The card processor; every call carries an idempotency key, as real gateways require.
 
     `capture` raises `AuthorizationLapsed` once `authorization_valid_for` has passed since
     the authorisation: the caller re-authorises (a new authorisation, which may be declined).
+    `refund` goes back through one capture and raises `RefundRefused` above its amount: a
+    refund larger than any one capture (an order billed per wave) is split over captures.
     """
 
     authorization_valid_for: timedelta
@@ -59,11 +65,14 @@ class PaymentGateway(Protocol):
 
 
 class SimulatedGateway:
-    """A card processor with network latency, transient outages, declines above a limit and
-    authorisations that lapse: a capture after `authorization_valid_for` is refused.
+    """A card processor with network latency, transient outages, declines above a limit,
+    authorisations that lapse (a capture after `authorization_valid_for` is refused) and
+    refunds bounded by the capture they go back through.
 
-    The lapse time travels in the authorisation's reference (`auth_<hash>.<epoch ms>`), so
-    any worker process enforces it without shared state, as the real processor would.
+    The lapse time travels in the authorisation's reference (`auth_<hash>.<epoch ms>`) and
+    the amount in the capture's (`cap_<hash>:<amount>`), so any worker process enforces them
+    without shared state, as the real processor would (it bounds a capture's refunds in
+    total; this one bounds each refund).
     """
 
     def __init__(
@@ -100,13 +109,16 @@ class SimulatedGateway:
         _, dot, lapses = authorization.rpartition(".")
         if dot and lapses.isdigit() and time.time() * 1000 >= int(lapses):
             raise AuthorizationLapsed(f"authorisation {authorization} has lapsed")
-        return reference
+        return f"{reference}:{amount}"  # the capture's amount travels with it, as the lapse
+
+    def refund(self, key: str, reference: str, amount: Decimal) -> str:
+        _, colon, captured = reference.partition(":")
+        if colon and amount > Decimal(captured):
+            raise RefundRefused(f"refund {amount} above the capture {reference} of {captured}")
+        return self._call(key, "rfnd")
 
     def void(self, key: str, authorization: str) -> str:
         return self._call(key, "void")
-
-    def refund(self, key: str, reference: str, amount: Decimal) -> str:
-        return self._call(key, "rfnd")
 
 
 class PaymentActivities:

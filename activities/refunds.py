@@ -30,9 +30,8 @@ from activities.errors import refused
 from activities.invoices import invoices_of
 from activities.metrics import refund_booked
 from activities.numbering import document_no, next_number
-from activities.payments import PaymentGateway
+from activities.payments import PaymentGateway, RefundRefused
 from domain import credit_notes
-from domain.invoicing import capture_key
 from domain.money import from_minor, to_minor
 from domain.returns import RefundRequest, RefundResult
 from domain.statuses import OrderStatus, PaymentTerms
@@ -85,10 +84,23 @@ class RefundActivities:
         done = self._existing_refund(request)
         if done is not None and done.reference != PENDING:
             return done
-        capture = self._book_ledger(request, note)
+        self._book_ledger(request, note)
         done = self._existing_refund(request)
         if done is not None and done.reference == PENDING:  # card: the money leaves now
-            reference = self._gateway.refund(request.idempotency_key, capture, request.amount)
+            with Session(self._engine) as session:
+                parts = refund_parts(session, request.order_id, request.idempotency_key)
+            try:
+                references = [
+                    self._gateway.refund(
+                        part_key(request.idempotency_key, i),
+                        capture,
+                        from_minor(minor, request.currency),
+                    )
+                    for i, (capture, minor) in enumerate(parts)
+                ]
+            except RefundRefused as why:
+                raise refused(str(why), "RefundExceedsCapture") from why
+            reference = references[0]  # the others: part_key(key, 1), ... at the gateway
             with Session(self._engine) as session, session.begin():
                 session.execute(
                     update(Refund)
@@ -100,8 +112,8 @@ class RefundActivities:
         assert done is not None
         return done
 
-    def _book_ledger(self, request: RefundRequest, note: credit_notes.CreditNote | None) -> str:
-        """The ledger row and the balance, once per key; returns the capture reference."""
+    def _book_ledger(self, request: RefundRequest, note: credit_notes.CreditNote | None) -> None:
+        """The ledger row and the balance, once per key."""
         minor = to_minor(request.amount, request.currency)
         try:
             with Session(self._engine) as session, session.begin():
@@ -111,35 +123,29 @@ class RefundActivities:
                         .where(OrderBalance.order_id == request.order_id)
                         .with_for_update()
                     )
-                capture = self._check_refund(session, request, minor, note)
+                self._check_refund(session, request, minor)
                 booked = None
                 if not _refund_row(session, request.idempotency_key):
                     booked = _book_refund(session, request, minor, note)
             if booked is not None:  # committed by this attempt: counted once per key
                 refund_booked(minor, request.currency, booked)
-            return capture
         except IntegrityError as error:
             # A concurrent attempt with this key may have won meanwhile: its row is the answer.
             if self._existing_refund(request) is not None:
-                with Session(self._engine) as session:
-                    reference = _capture_of(session, request.order_id, note)
-                assert reference is not None
-                return reference
+                return
             if "refunds_within_capture" in str(error):
                 raise _exceeds(request, "the captured amount") from error
             raise
 
-    def _check_refund(
-        self,
-        session: Session,
-        request: RefundRequest,
-        minor: int,
-        note: credit_notes.CreditNote | None,
-    ) -> str:
-        """Refuse early what cannot succeed (the CHECK still decides); the capture reference."""
+    def _check_refund(self, session: Session, request: RefundRequest, minor: int) -> None:
+        """Refuse early what cannot succeed (the CHECK still decides)."""
         balance = session.get(OrderBalance, request.order_id)
-        capture = _capture_of(session, request.order_id, note)
-        if balance is None or capture is None:
+        captured = session.scalar(
+            select(Payment.id).where(
+                Payment.order_id == request.order_id, Payment.kind == "CAPTURE"
+            )
+        )
+        if balance is None or captured is None:
             raise refused(f"nothing was captured on order {request.order_id}", "NothingCaptured")
         if balance.currency != request.currency:
             raise refused(
@@ -152,11 +158,10 @@ class RefundActivities:
             if rma is None or rma.order_id != request.order_id:
                 raise refused(f"no RMA {request.rma_id} on order {request.order_id}", "UnknownRma")
         if _refund_row(session, request.idempotency_key) is not None:
-            return capture  # already booked by an earlier attempt: finish it
+            return  # already booked by an earlier attempt: finish it
         if balance.refunded_minor + minor > balance.captured_minor:
             left = from_minor(balance.captured_minor - balance.refunded_minor, balance.currency)
             raise _exceeds(request, f"the {left} {balance.currency} still refundable")
-        return capture
 
     def _existing_refund(self, request: RefundRequest) -> RefundResult | None:
         with Session(self._engine) as session:
@@ -274,30 +279,45 @@ def _credited_invoice(
     return next(iter(named or invoices[-1:]), None)
 
 
-def _capture_of(
-    session: Session, order_id: str, note: credit_notes.CreditNote | None = None
-) -> str | None:
-    """The gateway reference of the capture a refund goes back through: the capture of the
-    (first) invoice its credit names, else the order's latest, as `_credited_invoice` (None:
-    nothing was captured)."""
-    captures = session.execute(
-        select(Payment.idempotency_key, Payment.reference)
-        .where(Payment.order_id == order_id, Payment.kind == "CAPTURE")
-        .order_by(Payment.id)
-    ).all()
-    if not captures:
-        return None
-    if note is not None and note.invoice_no:
-        capture_no = session.scalar(
-            select(Invoice.capture_no).where(
-                Invoice.invoice_no == note.invoice_no, Invoice.order_id == order_id
-            )
+def refund_parts(session: Session, order_id: str, idempotency_key: str) -> list[tuple[str, int]]:
+    """Which captures a refund goes back through, and how much through each (minor units).
+
+    A gateway refunds through one capture at most what that capture took, and an order billed
+    per wave has a capture per invoice: each refund takes from the latest capture first, then
+    the one before, each up to what the refunds booked before it left of that capture. The
+    split is recomputed from the ledger (captures and refunds in the order they were booked,
+    refunds taking turns on the order's balance), so a retried refund gets the same parts.
+    """
+    captures = [
+        (str(reference), int(minor))
+        for reference, minor in session.execute(
+            select(Payment.reference, Payment.amount_minor)
+            .where(Payment.order_id == order_id, Payment.kind == "CAPTURE")
+            .order_by(Payment.id)
         )
-        key = None if capture_no is None else capture_key(order_id, capture_no)
-        for idempotency_key, reference in captures:
-            if idempotency_key == key:
-                return str(reference)
-    return str(captures[-1].reference)
+    ]
+    left = [minor for _, minor in captures]
+    booked = session.execute(
+        select(Refund.idempotency_key, Refund.amount_minor)
+        .where(Refund.order_id == order_id)
+        .order_by(Refund.id)
+    )
+    for key, minor in booked:
+        parts: list[tuple[str, int]] = []
+        for i in reversed(range(len(captures))):
+            taken = min(left[i], minor)
+            if taken > 0:
+                parts.append((captures[i][0], taken))
+                left[i] -= taken
+                minor -= taken
+        if key == idempotency_key:
+            return parts
+    raise LookupError(f"refund {idempotency_key} is not booked on order {order_id}")
+
+
+def part_key(idempotency_key: str, part: int) -> str:
+    """The gateway's idempotency key of one part of a refund (the first keeps the refund's)."""
+    return idempotency_key if part == 0 else f"{idempotency_key}/part-{part + 1}"
 
 
 def _refund_row(session: Session, key: str) -> Refund | None:

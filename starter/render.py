@@ -129,8 +129,10 @@ def show_state(
     if billed:
         net_tax = f"net {billed['net']}  tax {billed['tax']}  " if billed["net"] else ""
         credited = f"  credited {billed['credited']}" if billed["credited"] != "0.00" else ""
+        numbers = billed.get("invoices") or [billed["invoice_no"]]
+        which = f"invoice {numbers[0]}" if len(numbers) == 1 else "invoices " + " + ".join(numbers)
         console.print(
-            f"invoice {billed['invoice_no']}: {net_tax}gross {billed['gross']} "
+            f"{which}: {net_tax}gross {billed['gross']} "
             f"{billed['currency']}, due {billed['due_date']}{credited}  (orderflow invoice)"
         )
     lines = Table(title="lines")
@@ -143,7 +145,16 @@ def show_state(
         console.print(f"routing: {state.allocation.decision.summary}")
     if state.shipments:
         parcels = Table(title="shipments")
-        for column in ("shipment", "from", "carrier", "tracking", "cost", "eta", "state"):
+        for column in (
+            "shipment",
+            "from",
+            "carrier",
+            "tracking",
+            "cost",
+            "eta",
+            "state",
+            "invoice",
+        ):
             parcels.add_column(column)
         for s in state.shipments:
             parcels.add_row(
@@ -154,6 +165,7 @@ def show_state(
                 str(s.shipping_cost or ""),
                 str(s.estimated_delivery or ""),
                 shipment_state(state, s),
+                s.invoice_no or "",
             )
         console.print(parcels)
     if state.holds:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from temporalio.testing import ActivityEnvironment
@@ -30,7 +31,7 @@ from activities.db.models import (
     ShipmentRecord,
 )
 from activities.invariants import check_database
-from activities.payments import SimulatedGateway
+from activities.payments import RefundRefused, SimulatedGateway
 from activities.refunds import RefundActivities
 from activities.returns import ReturnsActivities
 from activities.shipping import DatabaseLabelBook
@@ -159,7 +160,14 @@ class Waves:
                 )
             )
 
-    def refund(self, n: int, units: dict[str, int], reason: str, how: Disposition) -> Refund:
+    def refund(
+        self,
+        n: int,
+        units: dict[str, int],
+        reason: str,
+        how: Disposition,
+        gateway: SimulatedGateway | None = None,
+    ) -> Refund:
         """RMA `n` of `units` (by role), received, inspected as `how` and refunded as priced."""
         carriers = carriers_from_config(
             DEFAULT_CARRIERS,
@@ -193,7 +201,9 @@ class Waves:
             for role, q in units.items()
         ]
         run(returns.inspect_return, InspectionRequest(rma_id=rma.rma_id, lines=verdict))
-        ledger = RefundActivities(self.engine, SimulatedGateway(latency_ms=(0, 0)), RULES)
+        ledger = RefundActivities(
+            self.engine, gateway or SimulatedGateway(latency_ms=(0, 0)), RULES
+        )
         key = f"{self.id}/{rma.rma_id}"
         run(
             ledger.refund,
@@ -320,6 +330,57 @@ def test_a_return_spanning_both_invoices_is_priced_against_both(engine: Engine) 
     rest = order.refund(2, {B: 1}, "does not fit", Disposition.RESTOCK)
     assert rest.document is not None and rest.document["invoice_nos"] == [second.invoice_no]
     assert rest.amount_minor == 900 + 189  # 10.00 less 1.00, plus 21 %
+    assert order.violations() == []
+
+
+class RecordingGateway(SimulatedGateway):
+    """The simulated processor (which refuses a refund above its capture), remembering
+    every refund it was sent: (key, capture, amount)."""
+
+    def __init__(self) -> None:
+        super().__init__(latency_ms=(0, 0))
+        self.refunds: list[tuple[str, str, Decimal]] = []
+
+    def refund(self, key: str, reference: str, amount: Decimal) -> str:
+        answer = super().refund(key, reference, amount)
+        self.refunds.append((key, reference, amount))
+        return answer
+
+
+def captures_of(engine: Engine, order_id: str) -> list[str]:
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(Payment.reference)
+                .where(Payment.order_id == order_id, Payment.kind == "CAPTURE")
+                .order_by(Payment.id)
+            )
+        )
+
+
+def test_a_card_refund_larger_than_one_capture_goes_back_through_each(engine: Engine) -> None:
+    order = Waves(engine, PaymentTerms.PREPAID)
+    order.capture(1)  # 30.19
+    order.capture(2)  # 24.20
+    first, second = captures_of(engine, order.id)
+    with pytest.raises(RefundRefused, match="above the capture"):  # one call cannot do it
+        SimulatedGateway(latency_ms=(0, 0)).refund("k", first, Decimal("54.39"))
+
+    gateway = RecordingGateway()
+    refund = order.refund(1, {A: 2, B: 1}, "does not fit", Disposition.RESTOCK, gateway)
+    key = f"{order.id}/{refund.rma_id}"
+    # 3 units back: 27.00 net + 21 % = 32.67: the latest capture first, the rest from wave 1
+    assert gateway.refunds == [
+        (key, second, Decimal("24.20")),
+        (f"{key}/part-2", first, Decimal("8.47")),
+    ]
+    assert refund.reference == "rfnd_" + refund.reference.split("_")[1]  # the first part's
+
+    gateway.refunds.clear()
+    order.refund(2, {A: 1}, "does not fit", Disposition.RESTOCK, gateway)
+    # what the first refund left: nothing of capture 2, 21.72 of capture 1
+    assert gateway.refunds == [(f"{order.id}/{rma_id_for(order.id, 2)}", first, Decimal("10.89"))]
+    assert order.balance() == (5439, 3267 + 1089)
     assert order.violations() == []
 
 
