@@ -202,6 +202,7 @@ def _order_facts(session: Session, order: OrderRecord, customer: Customer | None
         addressee=ship_to.get("name") or (customer.name if customer else order.customer_id),
         currency=order.currency,
         total=order.total,
+        gross_estimate=order.gross_estimate,
         lines=_named(session, placed.get("lines", [])),
         promised_date=order.promised_date,
         ship_to=where,

@@ -131,6 +131,9 @@ class OrderFacts(BaseModel):
     addressee: str
     currency: str
     total: Decimal
+    """The goods at the order's prices, before shipping and tax."""
+    gross_estimate: Decimal | None = None
+    """At most what the order costs with shipping and tax (None: not priced)."""
     lines: list[NoticeLine]
     promised_date: date | None = None
     ship_to: str = ""
@@ -225,7 +228,14 @@ def _confirmation(order: OrderFacts) -> str:
     return (
         "thank you: we have accepted your order.\n\n"
         f"{_items(order.lines, order.currency)}\n"
-        f"  Order total: {order.total} {order.currency}\n\n"
+        f"  Goods: {order.total} {order.currency} (before shipping and tax)\n"
+        + (
+            f"  At most {order.gross_estimate} {order.currency} with shipping and tax; "
+            "each invoice bills what ships\n"
+            if order.gross_estimate is not None
+            else ""
+        )
+        + "\n"
         + (f"Delivery to: {order.ship_to}\n" if order.ship_to else "")
         + promise
         + "\nWe will write again when it ships.\n\n"

@@ -30,6 +30,7 @@ ORDER = OrderFacts(
     addressee="Anna de Vries",
     currency="EUR",
     total=Decimal("119.70"),
+    gross_estimate=Decimal("150.79"),
     lines=[
         NoticeLine(
             sku="KB-100", name="Mechanical keyboard", quantity=2, unit_price=Decimal("49.90")
@@ -92,7 +93,14 @@ def test_the_confirmation_carries_lines_totals_and_promise() -> None:
     assert message.subject == "Order web-1001 confirmed"
     assert message.body.startswith("Dear Anna de Vries,")
     assert "2 x Mechanical keyboard (KB-100) at 49.90 EUR = 99.80 EUR" in message.body
-    assert "Order total: 119.70 EUR" in message.body
+    assert "Goods: 119.70 EUR (before shipping and tax)" in message.body
+    assert "At most 150.79 EUR with shipping and tax; each invoice bills what ships" in (
+        message.body
+    )
+    unpriced = message_for(
+        CustomerEvent.CONFIRMED, ORDER.model_copy(update={"gross_estimate": None})
+    )
+    assert "At most" not in unpriced.body
     assert "Promised delivery: by 2030-06-12" in message.body
     assert "Prinsengracht 263" in message.body
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 
-from activities.db.models import Notification, OutboxEmail
+from activities.db.models import Notification, OrderRecord, OutboxEmail
 from domain.returns import Disposition, InspectionLine, InspectionRequest, ReturnRequest
 from domain.statuses import OrderStatus
 from starter import orders
@@ -79,7 +79,11 @@ async def test_an_order_tells_its_customer_each_step_once(
 
     body = confirmed.get_content()
     assert f"2 x test item ({sku}) at 24.50 EUR = 49.00 EUR" in body
-    assert "Order total: 49.00 EUR" in body
+    assert "Goods: 49.00 EUR (before shipping and tax)" in body
+    with Session(engine) as session:
+        record = session.get(OrderRecord, oid)
+        assert record is not None and record.gross_estimate is not None
+    assert f"At most {record.gross_estimate} EUR with shipping and tax" in body
     assert f"Promised delivery: by {state.promised_date}" in body
     parcel = state.shipments[0]
     assert parcel.tracking_number and parcel.carrier
