@@ -110,18 +110,7 @@ def _document_facts(session: Session, invoice: Invoice) -> dict[str, Any]:
         return {"lines": _billed_lines(session, invoice.order_id, invoice.amount, invoice.currency)}
     document = invoice.document
     return {
-        "net": document["totals"]["net"],
-        "tax": document["totals"]["tax"],
-        "gross": document["totals"]["gross"],
-        "tax_breakdown": [
-            {
-                "category": entry["treatment"]["category"],
-                "rate": entry["treatment"]["rate"],
-                "base": entry["base"],
-                "tax": entry["tax"],
-            }
-            for entry in document["breakdown"]
-        ],
+        **_totals(document),
         "notes": document.get("notes", []),
         "lines": [
             {
@@ -136,6 +125,27 @@ def _document_facts(session: Session, invoice: Invoice) -> dict[str, Any]:
                 "tax_rate": line["treatment"]["rate"],
             }
             for line in document["lines"]
+        ],
+    }
+
+
+def _totals(document: dict[str, Any] | None) -> dict[str, Any]:
+    """Net, tax and gross with the tax by rate, from a priced document (invoice or credit);
+    nothing for money booked without one."""
+    if not document:
+        return {}
+    return {
+        "net": document["totals"]["net"],
+        "tax": document["totals"]["tax"],
+        "gross": document["totals"]["gross"],
+        "tax_breakdown": [
+            {
+                "category": entry["treatment"]["category"],
+                "rate": entry["treatment"]["rate"],
+                "base": entry["base"],
+                "tax": entry["tax"],
+            }
+            for entry in document["breakdown"]
         ],
     }
 
@@ -156,14 +166,20 @@ def post_credit_note(
             "invoice_no": note.invoice_no,
             "invoice_nos": list(invoice_nos) or [note.invoice_no],
             "rma_id": refund.rma_id,
+            **_totals(note.document),
         },
     )
 
 
 def post_refund(
-    session: Session, refund: Refund, invoice_no: str | None, invoice_nos: Sequence[str] = ()
+    session: Session,
+    refund: Refund,
+    invoice_no: str | None,
+    invoice_nos: Sequence[str] = (),
+    priced: dict[str, Any] | None = None,
 ) -> ErpPosting:
-    """Money back to the card, booked in the ledger (the gateway pays it out right after)."""
+    """Money back to the card, booked in the ledger (the gateway pays it out right after);
+    `priced`: the credit's document (net, tax by rate), when the refund was priced."""
     return post(
         session,
         order_id=refund.order_id,
@@ -176,6 +192,7 @@ def post_refund(
             "invoice_nos": list(invoice_nos) or ([invoice_no] if invoice_no else []),
             "rma_id": refund.rma_id,
             "refund_key": refund.idempotency_key,
+            **_totals(priced),
         },
     )
 

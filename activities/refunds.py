@@ -227,7 +227,13 @@ def _book_refund(
         # the ERP learns it with the ledger, or never
         post_credit_note(session, credit, refund, named)
     else:
-        post_refund(session, refund, invoice.invoice_no if invoice else None, named)
+        post_refund(
+            session,
+            refund,
+            invoice.invoice_no if invoice else None,
+            named,
+            note.model_dump(mode="json") if note is not None else None,
+        )
     if note is not None:
         refund.document = note.model_dump(mode="json")
         fee = sum((line.restocking_fee for line in note.lines), Decimal(0))

@@ -323,6 +323,12 @@ def test_a_return_spanning_both_invoices_is_priced_against_both(engine: Engine) 
         )
     assert posting is not None  # a card refund against the invoices it credits
     assert posting.payload["invoice_nos"] == [first.invoice_no, second.invoice_no]
+    assert (posting.payload["net"], posting.payload["tax"], posting.payload["gross"]) == (
+        "27.00",
+        "5.67",
+        "32.67",
+    )
+    assert posting.payload["tax_breakdown"][0]["rate"] == "21"
     assert order.balance() == (5439, 3267)
     assert order.violations() == []
 
@@ -422,6 +428,7 @@ def test_a_defective_whole_order_return_credits_every_cent_of_both_invoices(
     assert credit.amount == charged
     assert posting is not None
     assert posting.payload["invoice_nos"] == [first.invoice_no, second.invoice_no]
+    assert (posting.payload["tax"], Decimal(posting.payload["gross"])) == ("9.48", charged)
     assert told is not None
     assert f"against invoices {first.invoice_no} and {second.invoice_no}" in told
     assert order.violations() == []
