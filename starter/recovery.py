@@ -7,6 +7,7 @@ scheduled the failed step: the new run replays everything before it and runs the
 Signals and Updates that arrived after that point are re-applied by Temporal.
 """
 
+import json
 import uuid
 
 from temporalio.api.enums.v1 import EventType, ResetReapplyType
@@ -24,6 +25,27 @@ FAILED_STEP = {
 }
 
 
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+def _failed_locally(event: HistoryEvent) -> tuple[str, int] | None:
+    """A local activity (a database or gateway step) that failed for good: its marker holds
+    the failure (non-retryable), and its type in the SDK's bookkeeping (plain JSON)."""
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER or not marker.HasField("failure"):
+        return None
+    cause = marker.failure
+    while cause.HasField("cause") and not cause.HasField("application_failure_info"):
+        cause = cause.cause
+    if not cause.application_failure_info.non_retryable:
+        return None  # gave up its quick attempts: the step went on as an ordinary activity
+    data = marker.details["data"].payloads
+    step = json.loads(data[0].data).get("activity_type", "?") if data else "?"
+    return str(step), marker.workflow_task_completed_event_id
+
+
 def failed_step(events: list[HistoryEvent]) -> tuple[str, int]:
     """The last step that failed for good: its activity type and the task to reset to."""
     scheduled: dict[int, HistoryEvent] = {
@@ -32,6 +54,9 @@ def failed_step(events: list[HistoryEvent]) -> tuple[str, int]:
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     }
     for event in reversed(events):
+        local = _failed_locally(event)
+        if local is not None:
+            return local
         attributes = FAILED_STEP.get(event.event_type)
         if attributes is None:
             continue

@@ -87,10 +87,39 @@ LOCAL_DATABASE_STEPS = "database-steps-local"
 """Patch id: orders started before it run every step as an ordinary activity to the end."""
 
 
+GATEWAY_STEPS = frozenset({"authorize_payment", "void_authorization", "capture_payment"})
+"""Steps that call the payment gateway: one short call each, idempotent by their key (the
+gateway deduplicates it too), never heartbeating nor waited on by a cancel. Their first
+attempts run as local activities, a few seconds apart at most, inside the workflow task; only
+a gateway that stays away moves the step to an ordinary activity, which retries (forever,
+with backoff up to 30 s) without adding to the order's history, where a local activity
+retrying for hours would add a workflow task every few seconds."""
+
+QUICK_ATTEMPTS = 3
+"""Local attempts of a gateway step before it becomes an ordinary activity (0.5 s, 1 s apart)."""
+
+LOCAL_GATEWAY_STEPS = "gateway-steps-local-first"
+"""Patch id: orders started before it call the gateway through ordinary activities only."""
+
+
 def _runs_locally(activity: Callable[..., Any], heartbeat: timedelta | None) -> bool:
     # patched() is asked at the run's first database step and remembered for the whole run.
     name = getattr(activity, "__name__", "")
     return name in DATABASE_STEPS and heartbeat is None and workflow.patched(LOCAL_DATABASE_STEPS)
+
+
+def _local_first(activity: Callable[..., Any], heartbeat: timedelta | None) -> bool:
+    name = getattr(activity, "__name__", "")
+    return name in GATEWAY_STEPS and heartbeat is None and workflow.patched(LOCAL_GATEWAY_STEPS)
+
+
+def _final(error: ActivityError | ApplicationError) -> bool:
+    """A step's own answer that retrying elsewhere would not change: a non-retryable
+    (business) error. Anything else (the gateway away, a timeout) is worth more attempts."""
+    cause = step_failure(error)
+    return isinstance(cause, ApplicationError) and (
+        cause.non_retryable or cause.type in BUSINESS_FAILURES
+    )
 
 
 def step_failure(error: ActivityError | ApplicationError) -> BaseException | None:
@@ -123,6 +152,20 @@ async def run_step(
                 summary=summary,
                 cancellation_type=cancellation_type,
             )
+        if _local_first(activity, heartbeat):
+            try:
+                return await workflow.execute_local_activity_method(
+                    activity,
+                    args=args,
+                    start_to_close_timeout=timeout or STEP_TIMEOUT,
+                    retry_policy=retry_policy(QUICK_ATTEMPTS),
+                    summary=summary,
+                    cancellation_type=cancellation_type,
+                )
+            except (ActivityError, ApplicationError) as quick:
+                if _final(quick):
+                    raise
+                workflow.logger.info("%s: the gateway is away; retrying as an activity", summary)
         return await workflow.execute_activity_method(
             activity,
             args=args,

@@ -1,0 +1,82 @@
+"""Payment gateway steps run local first: inside the workflow task while the gateway answers,
+as an ordinary activity (retrying without growing the history) once it stays away; a decline
+is a decline either way."""
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from activities.payments import PaymentActivities, SimulatedGateway
+from domain.statuses import OrderStatus
+from starter import orders
+from tests.factories import make_order, new_sku
+from tests.gates import assert_invariants
+from workers.settings import Settings
+from workers.worker import build_worker, money_rules
+
+
+class AwayGateway(SimulatedGateway):
+    """Times out on the first `away` authorisations, then answers."""
+
+    def __init__(self, away: int) -> None:
+        super().__init__(latency_ms=(0, 0))
+        self.away = away
+        self.calls = 0
+
+    def authorize(self, key: str, amount: Decimal, currency: str) -> str:
+        self.calls += 1
+        if self.calls <= self.away:
+            raise ConnectionError("payment gateway timed out")
+        return super().authorize(key, amount, currency)
+
+
+async def steps_of(client: Client, order_id: str) -> tuple[list[str], int]:
+    """The ordinary activities the order scheduled, and how many local ones it recorded."""
+    history = await client.get_workflow_handle(f"order-{order_id}").fetch_history()
+    scheduled: list[str] = []
+    local = 0
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            local += event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    return scheduled, local
+
+
+async def placed_with(
+    client: Client, settings: Settings, engine: Engine, gateway: SimulatedGateway
+) -> Any:
+    payments = PaymentActivities(engine, gateway, money_rules(settings))
+    order = make_order({new_sku(engine, {"AMS": 5}): 1})
+    async with build_worker(client, settings, engine, overrides=[payments.authorize_payment]):
+        await orders.place(client, settings, order)
+        state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 60)
+        await orders.cancel(client, order.order_id, "test done", "cs")
+        await orders.wait_for(client, order.order_id, OrderStatus.CANCELLED, 30)
+    return order, state
+
+
+async def test_an_answering_gateway_is_called_inside_the_workflow_task(
+    client: Client, settings: Settings, engine: Engine
+) -> None:
+    order, state = await placed_with(client, settings, engine, AwayGateway(away=0))
+    assert state.payment is not None and state.payment.reference.startswith("auth_")
+    scheduled, local = await steps_of(client, order.order_id)
+    assert "authorize_payment" not in scheduled and "void_authorization" not in scheduled
+    assert scheduled == ["book_shipments", "void_labels"]  # the carriers stay ordinary
+    assert local >= 2
+    await assert_invariants(client, settings, engine)
+
+
+async def test_a_gateway_that_stays_away_moves_the_step_to_an_ordinary_activity(
+    client: Client, settings: Settings, engine: Engine
+) -> None:
+    gateway = AwayGateway(away=4)  # 3 quick local attempts fail, then 1 ordinary one
+    order, state = await placed_with(client, settings, engine, gateway)
+    assert state.payment is not None and gateway.calls == 5
+    scheduled, _ = await steps_of(client, order.order_id)
+    assert scheduled.count("authorize_payment") == 1  # retried there, one scheduled event
+    await assert_invariants(client, settings, engine)
