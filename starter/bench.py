@@ -55,11 +55,12 @@ class Sample:
     activities: int
     local_activities: int
     workflow_tasks: int
-    steps: dict[str, float] = field(default_factory=dict)  # activity type -> seconds
+    steps: dict[str, float] = field(default_factory=dict)  # activity type -> seconds (both kinds)
 
     @property
     def between_steps(self) -> float:
-        """Seconds not spent inside a (plain) activity: workflow tasks, queues, round trips."""
+        """Seconds not spent inside an activity (ordinary or local): workflow tasks, queues,
+        round trips."""
         return max(self.latency - sum(self.steps.values()), 0.0)
 
 
@@ -110,6 +111,9 @@ def sample_of(events: list[HistoryEvent]) -> Sample:
             name = begun.activity_task_scheduled_event_attributes.activity_type.name
             took = (event.event_time.ToDatetime() - begun.event_time.ToDatetime()).total_seconds()
             steps[name] = steps.get(name, 0.0) + took
+        elif local := _local_step(event):
+            name, took = local
+            steps[name] = steps.get(name, 0.0) + took
     kinds = [e.event_type for e in events]
     return Sample(
         latency=(done - start).total_seconds(),
@@ -124,6 +128,24 @@ def sample_of(events: list[HistoryEvent]) -> Sample:
         workflow_tasks=kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
         steps=steps,
     )
+
+
+def _local_step(event: HistoryEvent) -> tuple[str, float] | None:
+    """A local activity's type and duration, from the SDK's bookkeeping in its marker (plain
+    JSON: schedule and completion time on the worker's clock)."""
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    marker = event.marker_recorded_event_attributes
+    data = marker.details["data"].payloads if marker.marker_name == LOCAL_MARKER else []
+    if not data:
+        return None
+    facts = json.loads(data[0].data)
+
+    def at(stamp: dict[str, int] | None) -> float:
+        return (stamp or {}).get("seconds", 0) + (stamp or {}).get("nanos", 0) / 1e9
+
+    took = at(facts.get("complete_time")) - at(facts.get("original_schedule_time"))
+    return str(facts.get("activity_type", "?")), max(took, 0.0)
 
 
 class Bench:

@@ -87,19 +87,24 @@ LOCAL_DATABASE_STEPS = "database-steps-local"
 """Patch id: orders started before it run every step as an ordinary activity to the end."""
 
 
-GATEWAY_STEPS = frozenset({"authorize_payment", "void_authorization", "capture_payment"})
-"""Steps that call the payment gateway: one short call each, idempotent by their key (the
-gateway deduplicates it too), never heartbeating nor waited on by a cancel. Their first
-attempts run as local activities, a few seconds apart at most, inside the workflow task; only
-a gateway that stays away moves the step to an ordinary activity, which retries (forever,
-with backoff up to 30 s) without adding to the order's history, where a local activity
-retrying for hours would add a workflow task every few seconds."""
+LOCAL_FIRST = {
+    "authorize_payment": 3,
+    "void_authorization": 3,
+    "capture_payment": 3,
+    "book_shipments": 1,
+}
+"""Steps that call the outside world (the payment gateway, the carriers) and their quick
+local attempts. Each is short when the other side answers (a gateway call; a few quotes and a
+label) and idempotent by its key, so its first attempts run as local activities inside the
+workflow task, 0.5 s and 1 s apart; only a side that stays away moves the step to an ordinary
+activity, which retries (with backoff up to 30 s, heartbeating where it does) without adding
+to the order's history, where a local activity retrying for hours would add a workflow task
+every few seconds. A booking's attempt budget counts its quick attempt; a cancel waits for a
+local attempt to finish as it does for an ordinary one (WAIT_CANCELLATION_COMPLETED)."""
 
-QUICK_ATTEMPTS = 3
-"""Local attempts of a gateway step before it becomes an ordinary activity (0.5 s, 1 s apart)."""
-
-LOCAL_GATEWAY_STEPS = "gateway-steps-local-first"
-"""Patch id: orders started before it call the gateway through ordinary activities only."""
+LOCAL_FIRST_PATCH = "outside-calls-local-first"
+"""Patch id: orders started before it call the gateway and the carriers through ordinary
+activities only."""
 
 
 def _runs_locally(activity: Callable[..., Any], heartbeat: timedelta | None) -> bool:
@@ -108,9 +113,13 @@ def _runs_locally(activity: Callable[..., Any], heartbeat: timedelta | None) -> 
     return name in DATABASE_STEPS and heartbeat is None and workflow.patched(LOCAL_DATABASE_STEPS)
 
 
-def _local_first(activity: Callable[..., Any], heartbeat: timedelta | None) -> bool:
-    name = getattr(activity, "__name__", "")
-    return name in GATEWAY_STEPS and heartbeat is None and workflow.patched(LOCAL_GATEWAY_STEPS)
+def _quick_attempts(activity: Callable[..., Any], attempts: int | None) -> int:
+    """How many local attempts a step gets before it becomes an ordinary activity (0: none;
+    a budget of one attempt is spent by the ordinary activity, which reports giving up)."""
+    quick = LOCAL_FIRST.get(getattr(activity, "__name__", ""), 0)
+    if attempts is not None:
+        quick = min(quick, attempts - 1)
+    return quick if quick > 0 and workflow.patched(LOCAL_FIRST_PATCH) else 0
 
 
 def _final(error: ActivityError | ApplicationError) -> bool:
@@ -152,26 +161,27 @@ async def run_step(
                 summary=summary,
                 cancellation_type=cancellation_type,
             )
-        if _local_first(activity, heartbeat):
+        quick = _quick_attempts(activity, attempts)
+        if quick:
             try:
                 return await workflow.execute_local_activity_method(
                     activity,
                     args=args,
                     start_to_close_timeout=timeout or STEP_TIMEOUT,
-                    retry_policy=retry_policy(QUICK_ATTEMPTS),
+                    retry_policy=retry_policy(quick),
                     summary=summary,
                     cancellation_type=cancellation_type,
                 )
-            except (ActivityError, ApplicationError) as quick:
-                if _final(quick):
+            except (ActivityError, ApplicationError) as error:
+                if _final(error):
                     raise
-                workflow.logger.info("%s: the gateway is away; retrying as an activity", summary)
+                workflow.logger.info("%s: no answer yet; retrying as an activity", summary)
         return await workflow.execute_activity_method(
             activity,
             args=args,
             start_to_close_timeout=timeout or STEP_TIMEOUT,
             heartbeat_timeout=heartbeat,
-            retry_policy=retry_policy(attempts),
+            retry_policy=retry_policy(attempts - quick if attempts else None),
             summary=summary,
             cancellation_type=cancellation_type,
         )

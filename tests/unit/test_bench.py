@@ -6,7 +6,9 @@ from temporalio.client import WorkflowHistory
 
 from starter.bench import order_status, percentile, sample_of
 
-GOLDEN = Path(__file__).parents[1] / "replay" / "histories" / "fresh-run" / "happy.json"
+HISTORIES = Path(__file__).parents[1] / "replay" / "histories"
+GOLDEN = HISTORIES / "fresh-run" / "happy.json"
+LOCAL_FIRST = HISTORIES / "waves-local-first" / "happy.json"
 
 
 def test_an_order_history_is_read_up_to_its_labels() -> None:
@@ -18,6 +20,16 @@ def test_an_order_history_is_read_up_to_its_labels() -> None:
     assert {"validate_order", "reserve_inventory", "book_shipments"} <= set(sample.steps)
     assert 0 < sample.between_steps < sample.latency
     assert sample.workflow_tasks >= 1
+
+
+def test_local_steps_count_where_the_time_goes_too() -> None:
+    events = list(WorkflowHistory.from_json("happy", LOCAL_FIRST.read_text()).events)
+    done = next(i for i, e in enumerate(events) if order_status(e) == "AWAITING_SHIPMENT")
+    sample = sample_of(events[: done + 1])
+    assert sample.activities == 0 and sample.local_activities >= 6  # every step local now
+    assert {"validate_order", "authorize_payment", "book_shipments"} <= set(sample.steps)
+    assert all(took >= 0 for took in sample.steps.values())
+    assert 0 <= sample.between_steps < sample.latency
 
 
 def test_percentiles_take_the_nearest_rank() -> None:

@@ -1,10 +1,11 @@
-"""Payment gateway steps run local first: inside the workflow task while the gateway answers,
-as an ordinary activity (retrying without growing the history) once it stays away; a decline
-is a decline either way."""
+"""Calls to the outside world (payment gateway, carriers) run local first: inside the workflow
+task while the other side answers, as an ordinary activity (retrying without growing the
+history) once it stays away."""
 
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -59,15 +60,14 @@ async def placed_with(
     return order, state
 
 
-async def test_an_answering_gateway_is_called_inside_the_workflow_task(
+async def test_answering_gateway_and_carriers_are_called_inside_the_workflow_task(
     client: Client, settings: Settings, engine: Engine
 ) -> None:
     order, state = await placed_with(client, settings, engine, AwayGateway(away=0))
     assert state.payment is not None and state.payment.reference.startswith("auth_")
     scheduled, local = await steps_of(client, order.order_id)
-    assert "authorize_payment" not in scheduled and "void_authorization" not in scheduled
-    assert scheduled == ["book_shipments", "void_labels"]  # the carriers stay ordinary
-    assert local >= 2
+    assert scheduled == ["void_labels"]  # a compensation that heartbeats: ordinary
+    assert local >= 3  # ... and among them authorise, book, void
     await assert_invariants(client, settings, engine)
 
 
@@ -79,4 +79,25 @@ async def test_a_gateway_that_stays_away_moves_the_step_to_an_ordinary_activity(
     assert state.payment is not None and gateway.calls == 5
     scheduled, _ = await steps_of(client, order.order_id)
     assert scheduled.count("authorize_payment") == 1  # retried there, one scheduled event
+    await assert_invariants(client, settings, engine)
+
+
+@pytest.mark.settings(carriers_down="PARCELCO,SWIFTPOST,GLOBEX", booking_attempts=3)
+async def test_carriers_that_stay_away_spend_the_booking_budget_then_the_order_fails(
+    client: Client, settings: Settings, engine: Engine
+) -> None:
+    order = make_order({new_sku(engine, {"AMS": 5}): 1})
+    async with build_worker(client, settings, engine):
+        await orders.place(client, settings, order)
+        done = await orders.wait_for(client, order.order_id, OrderStatus.FAILED, 60)
+    assert done.reason is not None and "gave up after 3 attempts" in done.reason
+    history = await client.get_workflow_handle(f"order-{order.order_id}").fetch_history()
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    scheduled, _ = await steps_of(client, order.order_id)
+    assert scheduled.count("book_shipments") == 1
+    assert max(attempts) == 2  # one quick local attempt + two ordinary ones: the budget of 3
     await assert_invariants(client, settings, engine)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from domain.statuses import OrderStatus
@@ -40,6 +43,31 @@ async def workers_of(client: Client, order_id: str) -> set[int]:
             if found:
                 pids.add(int(found.group(1)))
     return pids
+
+
+async def polling(client: Client, settings: Settings, pids: list[int], timeout: float = 60) -> None:
+    """Until every worker process polls the task queue for workflow tasks and activities, so
+    a batch placed now can reach each of them (a worker still starting would get nothing)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        seen: list[set[int]] = []
+        for kind in (
+            TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        ):
+            described = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=settings.task_queue),
+                    task_queue_type=kind,
+                )
+            )
+            found = (IDENTITY.match(p.identity) for p in described.pollers)
+            seen.append({int(m.group(1)) for m in found if m})
+        if all(set(pids) <= pollers for pollers in seen):
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"pollers {seen}, workers {pids}"
+        await asyncio.sleep(0.5)
 
 
 async def place_batch(client: Client, settings: Settings, engine: Engine, n: int) -> list[str]:
@@ -74,6 +102,7 @@ async def test_three_workers_share_the_orders_and_two_may_die(
     pool = WorkerPool(env, 3, tmp_path / "workers.log")
     pool.fill()
     try:
+        await polling(client, settings, pool.pids())
         first = await place_batch(client, settings, engine, 30)
         await all_booked(client, first)
         ran = set().union(*await asyncio.gather(*(workers_of(client, i) for i in first)))
