@@ -1,6 +1,7 @@
 """Approval activities: assess an order's holds, load the approvers, notify people once."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -35,10 +36,13 @@ class ApprovalActivities:
         """
         order, validated = request.order, request.validated
         terms = validated.customer
+        on_account = terms.payment_terms == PaymentTerms.NET_30
         with Session(self._engine) as session, session.begin():
-            customer = lock_customer(session, order.customer_id)
-            credit_limit = customer.credit_limit if customer is not None else terms.credit_limit
-            owed = exposure(session, order.customer_id, order.order_id)
+            credit_limit, owed = terms.credit_limit, Decimal(0)
+            if on_account:  # a card pays upfront: no exposure to add up (it grows with orders)
+                customer = lock_customer(session, order.customer_id)
+                credit_limit = customer.credit_limit if customer is not None else credit_limit
+                owed = exposure(session, order.customer_id, order.order_id)
             mismatches = _price_mismatches(session, order)
             approvers = _active_approvers(session)
         holds = holds_for(
@@ -46,7 +50,7 @@ class ApprovalActivities:
             thresholds=validated.thresholds,
             credit_limit=credit_limit,
             exposure=owed,
-            is_net_terms=terms.payment_terms == PaymentTerms.NET_30,
+            is_net_terms=on_account,
             price_mismatches=mismatches,
             address_issues=address_warnings(order.ship_to),
             manual_review=order.manual_review,

@@ -96,6 +96,16 @@ class ShippingActivities:
             if not activity.info().is_local:  # its quick first attempt runs locally
                 activity.heartbeat(len(shipments))
         with Session(self._engine) as session, session.begin():
+            if request.routed is not None:  # the routing decision, audited with its labels
+                record(
+                    session,
+                    StatusChange(
+                        order_id=request.order_id,
+                        step=wave_step("routed", request.wave),
+                        status=OrderStatus.ROUTED,
+                        reason=request.routed,
+                    ),
+                )
             record(
                 session,
                 StatusChange(

@@ -77,6 +77,10 @@ class BookingRequest(BaseModel):
     allocations: list[Allocation]
     wave: int = 1
     """Ship-when-available orders ship in waves; each wave has its own parcels and labels."""
+    routed: str | None = None
+    """Why the stock was routed where it is: written to the read model as the wave's ROUTED
+    line in the booking's own transaction (None: the workflow wrote it before, as orders
+    started before that did)."""
 
 
 class ShipmentEvent(BaseModel):
