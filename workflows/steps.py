@@ -151,27 +151,24 @@ async def run_step(
     Raises:
         BusinessFailure: the activity raised a typed business error, or used up its budget.
     """
+
+    def local(retries: int | None) -> Any:
+        return workflow.execute_local_activity_method(
+            activity,
+            args=args,
+            start_to_close_timeout=timeout or STEP_TIMEOUT,
+            retry_policy=retry_policy(retries),
+            summary=summary,
+            cancellation_type=cancellation_type,
+        )
+
     try:
         if _runs_locally(activity, heartbeat):
-            return await workflow.execute_local_activity_method(
-                activity,
-                args=args,
-                start_to_close_timeout=timeout or STEP_TIMEOUT,
-                retry_policy=retry_policy(attempts),
-                summary=summary,
-                cancellation_type=cancellation_type,
-            )
+            return await local(attempts)
         quick = _quick_attempts(activity, attempts)
         if quick:
             try:
-                return await workflow.execute_local_activity_method(
-                    activity,
-                    args=args,
-                    start_to_close_timeout=timeout or STEP_TIMEOUT,
-                    retry_policy=retry_policy(quick),
-                    summary=summary,
-                    cancellation_type=cancellation_type,
-                )
+                return await local(quick)
             except (ActivityError, ApplicationError) as error:
                 if _final(error):
                     raise

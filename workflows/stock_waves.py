@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
@@ -248,27 +249,21 @@ class StockWaves(PaymentHold):
                 if final:
                     return
                 raise BusinessFailure("PaymentDeclined", str(refused)) from None
-            assert self._state.payment is not None
             try:
-                result: CaptureResult = await run_step(
-                    PaymentActivities.capture_payment,
-                    CaptureRequest(
-                        order_id=self._order.order_id,
-                        authorization=self._state.payment,
-                        amount=amount,
-                        customer=v.customer,
-                        delivered=units,
-                        capture_no=n,
-                        parcels=[s.shipment_id for s in parcels],
-                        final=final,
-                    ),
-                    summary=f"capture payment and issue invoice {n}",
+                result = await self._capture_step(
+                    v,
+                    units,
+                    amount,
+                    f"capture payment and issue invoice {n}",
+                    capture_no=n,
+                    parcels=[s.shipment_id for s in parcels],
+                    final=final,
                 )
             except BusinessFailure as failure:
-                if failure.kind != "AuthorizationLapsed":
+                if failure.kind != "AuthorizationLapsed" or self._state.payment is None:
                     raise
                 self._state.payment = self._state.payment.model_copy(
-                    update={"valid_until": workflow.now()}
+                    update={"valid_until": workflow.now()}  # the gateway's clock decides
                 )
                 continue
             break
@@ -311,19 +306,30 @@ class StockWaves(PaymentHold):
         if amount <= 0:
             await self._nothing_billed()
             return
-        self._state.capture = await run_step(
+        self._state.capture = await self._capture_step(
+            v, delivered, amount, "capture payment and issue invoice"
+        )
+        self._compensations.clear()  # money taken and goods delivered: nothing left to undo
+        self.note(OrderStatus.COMPLETED, f"invoice {self._state.capture.invoice_no}")
+
+    async def _capture_step(
+        self, v: ValidatedOrder, units: dict[str, int], amount: Decimal, summary: str, **more: Any
+    ) -> CaptureResult:
+        """The capture step for `units` (worth `amount` net) against the authorisation held."""
+        assert self._state.payment is not None
+        result: CaptureResult = await run_step(
             PaymentActivities.capture_payment,
             CaptureRequest(
                 order_id=self._order.order_id,
                 authorization=self._state.payment,
                 amount=amount,
                 customer=v.customer,
-                delivered=delivered,
+                delivered=units,
+                **more,
             ),
-            summary="capture payment and issue invoice",
+            summary=summary,
         )
-        self._compensations.clear()  # money taken and goods delivered: nothing left to undo
-        self.note(OrderStatus.COMPLETED, f"invoice {self._state.capture.invoice_no}")
+        return result
 
     async def _nothing_billed(self) -> None:
         self._compensations = ["void_authorization"]
