@@ -229,9 +229,12 @@ class PaymentActivities:
         """Compensation: let go of the hold (no-op if voided already).
 
         The void of an authorisation that was booked posts a cancellation for the ERP in the
-        transaction that records the void.
+        transaction that records the void. A renewal (re-authorisation n) is voided under a key
+        of its own (`<order>/void-<n>`) and posts nothing: it is the rest of an order that was
+        invoiced in part, released once nothing more will be captured.
         """
-        key = f"{authorization.order_id}/void"
+        n = authorization.reauthorization
+        key = f"{authorization.order_id}/void" if n == 0 else f"{authorization.order_id}/void-{n}"
         prepaid = authorization.method == PaymentTerms.PREPAID.value
 
         def post_to_erp(session: Session, reference: str) -> None:
@@ -256,7 +259,7 @@ class PaymentActivities:
                 if prepaid
                 else authorization.reference
             ),
-            also=post_to_erp,
+            also=post_to_erp if n == 0 else None,
         )
 
     def _once(
@@ -323,8 +326,11 @@ class PaymentActivities:
         def capture() -> str:
             if not prepaid:
                 return auth.reference
+            # The gateway's key names the authorisation too: a capture retried against a
+            # renewal is a new request to it, not a replay of the lapsed one's answer.
+            sent_as = key if auth.reauthorization == 0 else f"{key}@r{auth.reauthorization}"
             try:
-                return self._gateway.capture(key, auth.reference, amount)
+                return self._gateway.capture(sent_as, auth.reference, amount)
             except AuthorizationLapsed as lapsed:
                 raise ApplicationError(
                     str(lapsed), type="AuthorizationLapsed", non_retryable=True

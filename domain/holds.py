@@ -272,7 +272,8 @@ def check_approval(
     """
     tiers = _approver_tiers(approvers, decision.by, submitted_by, "approve")
     if decision.hold is not None:
-        hold = next((h for h in holds if h.type == decision.hold), None)
+        same = [h for h in holds if h.type == decision.hold]  # a PAYMENT hold can come again
+        hold = next((h for h in same if h.is_open), same[-1] if same else None)
         if hold is None:
             raise CommandRefused(f"no such hold: {decision.hold.value}")
         if not hold.is_open:

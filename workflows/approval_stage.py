@@ -111,8 +111,9 @@ class ApprovalStage(OrderJournal):
         while self._releases:
             decision, released, revision = self._releases.pop(0)
             what = ", ".join(t.value for t in released)
+            again = sum(h.type == HoldType.PAYMENT for h in self._gate.holds)  # 2nd hold: new line
             await self.record(
-                f"approval-{revision}-{what}-{decision.by}",
+                f"approval-{revision}-{what}-{decision.by}" + (f"-{again}" if again > 1 else ""),
                 f"{what} released" + (f": {decision.note}" if decision.note else ""),
                 actor=decision.by,
             )

@@ -206,9 +206,10 @@ class OrderWorkflow(StockWaves):  # StockWaves < PaymentHold < ApprovalStage < O
         await self.capture(v)
 
         desk = self._returns
-        desk.captured, desk.delivered_at = True, self._parcels.delivered_at
+        desk.captured = self._state.capture is not None  # returns credit what was billed
+        desk.delivered_at = self._parcels.delivered_at
         desk.shipments, desk.window = self._state.shipments, v.sla.return_window
-        desk.delivered = self.delivered_units()
+        desk.delivered = self.billed_units()
         self._stage = Stage.RETURNS
         await self._open_returns(v.sla)
 

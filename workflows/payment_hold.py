@@ -39,10 +39,14 @@ class PaymentHold(ApprovalStage):
     _reauthorizations: int = 0  # attempts, declined ones too: each needs a key of its own
     _payment_holds: int = 0
 
-    async def keep_authorised(self, v: ValidatedOrder, unbilled: Decimal) -> None:
+    async def keep_authorised(
+        self, v: ValidatedOrder, unbilled: Decimal, *, delivered: bool = False
+    ) -> None:
         """Replace a lapsed authorisation with one for what is not billed yet (`unbilled`:
         the goods at the order's prices; the gateway step adds their share of shipping and
-        tax). A decline puts the order on a PAYMENT hold until finance decides.
+        tax). A decline puts the order on a PAYMENT hold until finance decides (`delivered`:
+        the goods to pay for have reached the customer, so the hold never expires into a
+        refusal: writing them off is for a person).
 
         Raises:
             PaymentRefused: finance rejected the hold, or its SLA expired.
@@ -50,6 +54,7 @@ class PaymentHold(ApprovalStage):
         payment = self._state.payment
         assert payment is not None
         while payment.lapsed(workflow.now()):
+            self.checkpoint()  # a cancel accepted meanwhile stops the order, not a renewal
             self._reauthorizations += 1
             try:
                 renewed: PaymentAuthorization = await run_step(
@@ -66,7 +71,10 @@ class PaymentHold(ApprovalStage):
             except BusinessFailure as declined:
                 if declined.kind != "PaymentDeclined":
                     raise
-                await self._hold_for_payment(v, f"re-authorisation declined: {declined}")
+                self.checkpoint()
+                await self._hold_for_payment(
+                    v, f"re-authorisation declined: {declined}", delivered=delivered
+                )
                 continue
             await self.record(
                 f"reauthorized-{self._reauthorizations}",
@@ -75,7 +83,9 @@ class PaymentHold(ApprovalStage):
             )
             self._state.payment = payment = renewed
 
-    async def _hold_for_payment(self, v: ValidatedOrder, why: str) -> None:
+    async def _hold_for_payment(
+        self, v: ValidatedOrder, why: str, *, delivered: bool = False
+    ) -> None:
         """Wait for finance: returns when the hold is released.
 
         Raises:
@@ -116,7 +126,8 @@ class PaymentHold(ApprovalStage):
             limit = v.sla.approval_expire_after if escalated else v.sla.approval_escalate_after
             due = None if alerted else started + limit
             self._state.approval_due = due
-            action = EXPIRY_ACTIONS[v.sla.approval_expire_action] if escalated else "escalate"
+            expire_action = "alert" if delivered else v.sla.approval_expire_action
+            action = EXPIRY_ACTIONS[expire_action] if escalated else "escalate"
             if await self.wait(
                 lambda: not self._gate.is_open or self._payment_refusal is not None,
                 None if due is None else max(due - workflow.now(), timedelta(seconds=1)),
@@ -131,7 +142,7 @@ class PaymentHold(ApprovalStage):
                 self.upsert_search()
                 escalated = True
                 continue
-            if v.sla.approval_expire_action == "alert":
+            if expire_action == "alert":
                 await self.escalate(f"no payment decision within {format_duration(limit)}")
                 alerted = True
                 continue

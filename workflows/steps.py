@@ -6,7 +6,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 from temporalio.workflow import ActivityCancellationType
 
 # Typed business failures: the order cannot go on, retrying would not help.
@@ -124,8 +124,12 @@ def _quick_attempts(activity: Callable[..., Any], attempts: int | None) -> int:
 
 def _final(error: ActivityError | ApplicationError) -> bool:
     """A step's own answer that retrying elsewhere would not change: a non-retryable
-    (business) error. Anything else (the gateway away, a timeout) is worth more attempts."""
+    (business) error, or the attempt cancelled (a cancel was accepted: the order stops, it
+    must not book again as an ordinary activity). Anything else (the gateway away, a timeout)
+    is worth more attempts."""
     cause = step_failure(error)
+    if isinstance(cause, CancelledError):
+        return True
     return isinstance(cause, ApplicationError) and (
         cause.non_retryable or cause.type in BUSINESS_FAILURES
     )

@@ -46,6 +46,7 @@ class StockWaves(PaymentHold):
     """The part of OrderWorkflow from reservation to the last parcel delivered, and its bills."""
 
     _unpaid: bool = False  # finance refused the payment of goods already delivered
+    _captured_with: tuple[str, ...] = ()  # the authorisations captures were taken against
 
     _restock_requests: int  # receipts that offered stock (the stock_arrived Update)
     _restock_attempts: int  # of those, the ones a reservation attempt has answered
@@ -235,9 +236,10 @@ class StockWaves(PaymentHold):
         if amount <= 0 or self._unpaid:
             return
         n = len(self._state.captures) + 1
+        lapses = 0
         while True:
             try:
-                await self.keep_authorised(v, amount)
+                await self.keep_authorised(v, amount, delivered=True)
             except PaymentRefused as refused:
                 self._unpaid = True
                 what = ", ".join(f"{sku} x{qty}" for sku, qty in sorted(units.items()))
@@ -260,7 +262,10 @@ class StockWaves(PaymentHold):
                     final=final,
                 )
             except BusinessFailure as failure:
+                lapses += 1
                 if failure.kind != "AuthorizationLapsed" or self._state.payment is None:
+                    raise
+                if lapses > 3:  # the gateway's clock and ours disagree for good: a person
                     raise
                 self._state.payment = self._state.payment.model_copy(
                     update={"valid_until": workflow.now()}  # the gateway's clock decides
@@ -269,6 +274,8 @@ class StockWaves(PaymentHold):
             break
         self._state.captures.append(result)
         self._state.capture = result
+        if self._state.payment is not None:
+            self._captured_with += (self._state.payment.reference,)
         for shipment in parcels:
             shipment.invoice_no = result.invoice_no
         # The capture step wrote the read model (COMPLETED, or DELIVERED: more to come).
@@ -287,12 +294,14 @@ class StockWaves(PaymentHold):
         if workflow.patched(CAPTURE_PER_WAVE):
             await self.bill_delivered(v, final=True)
             if self._state.captures:
+                await self._release_the_rest()
                 self._compensations.clear()  # money taken, goods delivered: nothing to undo
                 if self._state.status != OrderStatus.COMPLETED:  # the last wave billed before
                     invoices = ", ".join(c.invoice_no for c in self._state.captures)
                     await self.move(OrderStatus.COMPLETED, f"invoices {invoices}", step="billed")
                 return
             if self._unpaid:
+                await self._release_the_rest()
                 self._compensations.clear()
                 await self.move(
                     OrderStatus.COMPLETED, "delivered, not billed: payment refused", step="unpaid"
@@ -331,6 +340,29 @@ class StockWaves(PaymentHold):
         )
         return result
 
+    def billed_units(self) -> dict[str, int]:
+        """Units per SKU invoiced (what a return may credit): the parcels an invoice billed;
+        orders captured once, before capture per wave, billed everything delivered."""
+        if self._state.captures or self._unpaid:
+            return _units(s for s in self._state.shipments if s.invoice_no is not None)
+        return self.delivered_units()
+
+    async def _release_the_rest(self) -> None:
+        """After the last capture: a renewed authorisation that no capture used (the rest
+        was dropped, or the last wave was lost) is voided, not left on the customer's card
+        until it lapses. The order's first authorisation, captured in part, is settled by the
+        gateway (its remainder lapses)."""
+        payment = self._state.payment
+        if payment is None or payment.reauthorization == 0:
+            return
+        if payment.reference in self._captured_with:
+            return
+        await run_step(
+            PaymentActivities.void_authorization,
+            payment,
+            summary="void the renewed authorisation nothing was captured against",
+        )
+
     async def _nothing_billed(self) -> None:
         self._compensations = ["void_authorization"]
         await self.compensate()
@@ -347,7 +379,12 @@ class StockWaves(PaymentHold):
         self._compensations = [c for c in self._compensations if c != "void_authorization"]
         await self.compensate()
         why = f"the rest of the order was dropped: {failure.kind}: {failure}"
-        await self.exception("dropped-failed", f"{why}; billed for what shipped")
+        billed = (
+            "the wave delivered last is not billed (payment refused)"
+            if self._unpaid
+            else "billed for what shipped"
+        )
+        await self.exception("dropped-failed", f"{why}; {billed}")
         self._compensations = ["void_authorization"]
 
 

@@ -14,7 +14,7 @@ from activities.payments import PaymentActivities, SimulatedGateway
 from domain.statuses import OrderStatus
 from starter import orders
 from tests.factories import make_order, new_sku
-from tests.gates import assert_invariants
+from tests.gates import GoAhead, assert_invariants, held_activity
 from workers.settings import Settings
 from workers.worker import build_worker, money_rules
 
@@ -101,3 +101,24 @@ async def test_carriers_that_stay_away_spend_the_booking_budget_then_the_order_f
     assert scheduled.count("book_shipments") == 1
     assert max(attempts) == 2  # one quick local attempt + two ordinary ones: the budget of 3
     await assert_invariants(client, settings, engine)
+
+
+async def test_a_cancel_during_the_quick_local_booking_stops_the_order(
+    client: Client, settings: Settings, engine: Engine
+) -> None:
+    gate = GoAhead()
+    booking = held_activity(client, settings, engine, "book_shipments", gate)
+    order = make_order({new_sku(engine, {"AMS": 5}): 1})
+    async with build_worker(client, settings, engine, overrides=[booking]):
+        await orders.place(client, settings, order)
+        await gate.reached()  # the quick local attempt is buying the label
+        # Accepted while the attempt still runs (the worker answers between heartbeats of
+        # the workflow task that waits for it) ...
+        answer = await orders.cancel(client, order.order_id, "changed my mind", "customer")
+        assert answer.startswith("cancelling")
+        gate.go()  # ... which then finishes: what it bought is voided by the cancel
+        done = await orders.wait_for(client, order.order_id, OrderStatus.CANCELLED, 60)
+    scheduled, _ = await steps_of(client, order.order_id)
+    assert "book_shipments" not in scheduled  # not booked again as an ordinary activity
+    assert done.status == OrderStatus.CANCELLED
+    await assert_invariants(client, settings, engine)  # no live label, no stock held

@@ -116,10 +116,11 @@ async def test_a_backorder_is_billed_per_wave_and_a_lapsed_authorisation_renewed
         ("CAPTURE", "capture"),
         ("CAPTURE", "capture-2"),
     ]
-    happened = [e.what for e in done.events]
-    renewed = next(i for i, what in enumerate(happened) if what.startswith("authorisation renewed"))
-    second_booking = [i for i, e in enumerate(done.events) if e.status == OrderStatus.ROUTED][1]
-    assert renewed < second_booking  # renewed before the wave was booked, not at its capture
+    events = done.events
+    second_booking = [i for i, e in enumerate(events) if e.status == OrderStatus.ROUTED][1]
+    waited = max(i for i, e in enumerate(events[:second_booking]) if e.status == "BACKORDERED")
+    # renewed after the goods came in and before the wave was booked, not only at a capture
+    assert any(e.what.startswith("authorisation renewed") for e in events[waited:second_booking])
     await assert_invariants(client, worker, engine)
 
 
@@ -180,3 +181,33 @@ async def test_a_declined_renewal_holds_the_order_for_finance(
         )
         assert stock_of(engine, dropped) == {"FRA": (1, 0)}  # on hand 1, nothing held
         await assert_invariants(client, settings, engine)
+
+
+@pytest.mark.settings(
+    tax_rates_file=None,
+    charges_file=None,
+    card_authorization_valid_for=VALID_FOR,
+    booking_attempts=1,
+)
+async def test_a_renewal_nothing_was_captured_against_is_voided(
+    client: Client, settings: Settings, engine: Engine
+) -> None:
+    sku = new_sku(engine, {"FRA": 2})
+    order = make_order({sku: 3}, country="DE")
+    async with build_worker(client, settings, engine):
+        await orders.place(client, settings, order)
+        await first_wave_billed_then_lapsed(client, settings, order.order_id)
+    down = settings.model_copy(update={"carriers_down": "PARCELCO,SWIFTPOST,GLOBEX"})
+    async with build_worker(client, down, engine):
+        await restock(client, down, sku, "FRA", 1)  # renewed, then no carrier books wave two
+        done = await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 60)
+    assert len(done.captures) == 1
+    # the renewal held the rest on the card: released, not left there until it lapses
+    assert [kind for kind, _ in ledger(engine, order.order_id)] == [
+        "AUTHORIZE",
+        "CAPTURE",
+        "REAUTHORIZE",
+        "VOID",
+    ]
+    assert ("VOID", "void-1") in ledger(engine, order.order_id)
+    await assert_invariants(client, settings, engine)
