@@ -17,12 +17,15 @@ from temporalio.client import Client
 from activities.db.models import Invoice, Payment
 from activities.payments import GatewayDeclined, PaymentActivities, SimulatedGateway
 from domain.holds import ApprovalDecision, HoldType, RejectionDecision, Tier
+from domain.returns import ReturnRequest
 from domain.stages import Stage
 from domain.state import OrderState
 from domain.statuses import OrderStatus
 from starter import orders
+from starter.check import check_orders
 from starter.inventory import restock
 from starter.orders import UserError
+from starter.returns import request_return
 from tests.factories import make_order, new_sku, stock_of, until
 from tests.gates import assert_invariants
 from tests.workflows.test_order_lifecycle import ship_and_deliver
@@ -211,3 +214,43 @@ async def test_a_renewal_nothing_was_captured_against_is_voided(
     ]
     assert ("VOID", "void-1") in ledger(engine, order.order_id)
     await assert_invariants(client, settings, engine)
+
+
+async def test_a_renewal_declined_at_capture_leaves_the_delivered_wave_to_finance(
+    client: Client, settings: Settings, engine: Engine
+) -> None:
+    issuer = IssuerGateway(
+        latency_ms=(1, 5), authorization_valid_for=settings.card_authorization_valid_for
+    )
+    payments = PaymentActivities(engine, issuer, money_rules(settings))
+    sku = new_sku(engine, {"FRA": 2})
+    order = make_order({sku: 2}, country="DE")  # one wave
+    async with build_worker(client, settings, engine, overrides=[payments.authorize_payment]):
+        await orders.place(client, settings, order)
+        await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+        await orders.notify_shipment(client, order.order_id, "ship", None, "wms")
+        await until(client, order.order_id, lapsed)  # in transit longer than the card's hold
+        issuer.declining = True
+        await orders.notify_shipment(client, order.order_id, "deliver", None, "carrier")
+        held = await until(
+            client, order.order_id, lambda s: s.status == OrderStatus.AWAITING_APPROVAL
+        )
+        assert held.stage == Stage.PAYMENT_HOLD and not held.captures
+        await orders.reject(
+            client,
+            order.order_id,
+            RejectionDecision(by="fiona.finance", reason="card blocked, we invoice by mail"),
+        )
+        done = await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
+        assert done.events[-1].what == "delivered, not billed: payment refused"
+        assert not done.captures and invoices(engine, order.order_id) == []
+        assert any(e.what.startswith("delivered but not billed") for e in done.events)
+        with pytest.raises(UserError):  # nothing was invoiced: nothing a return could credit
+            await request_return(
+                client, order.order_id, ReturnRequest(lines={sku: 1}, reason="changed mind")
+            )
+    # `orderflow check` keeps listing it until a person has invoiced and collected it
+    audit = await check_orders(client, settings, engine, task_queue=settings.task_queue)
+    assert {(v["order_id"], v["rule"]) for v in audit["violations"]} == {
+        (order.order_id, "billed-shipped")
+    }
