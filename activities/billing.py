@@ -22,9 +22,14 @@ from activities.db.models import (
     ShipmentRecord,
     Warehouse,
 )
-from domain.charges import ChargesConfig, FlatPerZone, ShippingCharge, shipping_charge
+from domain.charges import (
+    ChargesConfig,
+    FlatPerZone,
+    ShippingCharge,
+    dearest_charge,
+    shipping_charge,
+)
 from domain.invoicing import BillLine, BillTo, Invoice, draft_invoice
-from domain.money import round_half_up
 from domain.order import Order
 from domain.statuses import PaymentTerms
 from domain.tax import TaxRates
@@ -191,14 +196,11 @@ def estimate(session: Session, rules: MoneyRules, order: Order, on: date) -> Dec
         )
         for line in order.lines
     ]
-    net = order.total
     policy = rules.charges.shipping.get(order.currency)
-    charge = None
-    if policy is not None and not (policy.free_from is not None and net >= policy.free_from):
-        if isinstance(policy.rule, FlatPerZone):
-            dearest = max(policy.rule.prices.values())
-        else:
-            dearest = round_half_up(net * BOOKED_RATE_RESERVE, order.currency)
-        charge = ShippingCharge(net=dearest, currency=order.currency, basis="estimate")
+    charge = (
+        None
+        if policy is None
+        else dearest_charge(policy, order.currency, order.total, BOOKED_RATE_RESERVE)
+    )
     invoice = draft_invoice(order.order_id, order.currency, lines, charge, to, rules.rates, on)
     return invoice.totals.gross

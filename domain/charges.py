@@ -111,12 +111,9 @@ def shipping_charge(
         ValueError: the booked-rate rule without a booked price, or flat per zone without an
             origin.
     """
-    if policy.free_from is not None and goods_net >= policy.free_from:
-        return ShippingCharge(
-            net=round_half_up(Decimal(0), currency),
-            currency=currency,
-            basis=f"free from {policy.free_from} {currency}",
-        )
+    free = _free(policy, currency, goods_net)
+    if free is not None:
+        return free
     rule = policy.rule
     if isinstance(rule, FlatPerZone):
         zone = farthest_zone(origins, destination_country)
@@ -128,3 +125,30 @@ def shipping_charge(
         net = cost * (1 + rule.margin_percent / 100) + rule.margin_fixed
         basis = f"booked {cost} {currency} + {rule.margin_percent} % + {rule.margin_fixed}"
     return ShippingCharge(net=round_half_up(net, currency), currency=currency, basis=basis)
+
+
+def dearest_charge(
+    policy: ShippingPolicy, currency: str, goods_net: Decimal, booked_reserve: Decimal
+) -> ShippingCharge:
+    """The most `policy` can charge an order of `goods_net` before anything is booked: nothing
+    from the free threshold on, else the dearest flat price, or under the booked-rate rule
+    `booked_reserve` (a share) of the goods."""
+    free = _free(policy, currency, goods_net)
+    if free is not None:
+        return free
+    rule = policy.rule
+    if isinstance(rule, FlatPerZone):
+        dearest = max(rule.prices.values())
+    else:
+        dearest = goods_net * booked_reserve
+    return ShippingCharge(net=round_half_up(dearest, currency), currency=currency, basis="estimate")
+
+
+def _free(policy: ShippingPolicy, currency: str, goods_net: Decimal) -> ShippingCharge | None:
+    if policy.free_from is None or goods_net < policy.free_from:
+        return None
+    return ShippingCharge(
+        net=round_half_up(Decimal(0), currency),
+        currency=currency,
+        basis=f"free from {policy.free_from} {currency}",
+    )

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalActivities
     from activities.payments import PaymentActivities
     from domain.details import approval_wanted
-    from domain.holds import Hold, HoldType, Notice, RejectionDecision, Tier
+    from domain.holds import Hold, HoldType, Notice, RejectionDecision, Tier, release
     from domain.sla import format_duration
     from domain.stages import Stage
     from domain.statuses import OrderStatus
@@ -59,13 +59,7 @@ class PaymentHold(ApprovalStage):
             try:
                 renewed: PaymentAuthorization = await run_step(
                     PaymentActivities.authorize_payment,
-                    PaymentRequest(
-                        order_id=self._order.order_id,
-                        customer=v.customer,
-                        amount=unbilled,
-                        currency=self._order.currency,
-                        reauthorization=self._reauthorizations,
-                    ),
+                    self.payment_request(v, unbilled, reauthorization=self._reauthorizations),
                     summary=f"re-authorise: the authorisation lapsed at {payment.valid_until}",
                 )
             except BusinessFailure as declined:
@@ -82,6 +76,19 @@ class PaymentHold(ApprovalStage):
                 f"until {renewed.valid_until:%Y-%m-%d %H:%M:%S} UTC (the last one lapsed)",
             )
             self._state.payment = payment = renewed
+
+    def payment_request(
+        self, v: ValidatedOrder, amount: Decimal | None = None, *, reauthorization: int = 0
+    ) -> PaymentRequest:
+        """The authorisation step's input: the order's goods (`amount`: what is not billed
+        yet, for the n-th renewal)."""
+        return PaymentRequest(
+            order_id=self._order.order_id,
+            customer=v.customer,
+            amount=v.total if amount is None else amount,
+            currency=self._order.currency,
+            reauthorization=reauthorization,
+        )
 
     async def _hold_for_payment(
         self, v: ValidatedOrder, why: str, *, delivered: bool = False
@@ -154,18 +161,13 @@ class PaymentHold(ApprovalStage):
         await self.record_releases()
         refusal = self._payment_refusal
         if refusal is not None:
-            self._gate.holds = [
-                h.model_copy(
-                    update={
-                        "released_by": refusal.by,
-                        "released_at": workflow.now(),
-                        "note": f"rejected: {refusal.reason}",
-                    }
-                )
-                if h.is_open
-                else h
-                for h in self._gate.holds
-            ]
+            self._gate.holds = release(
+                self._gate.holds,
+                [HoldType.PAYMENT],
+                refusal.by,
+                workflow.now(),
+                f"rejected: {refusal.reason}",
+            )
             self._state.holds = self._gate.holds
             await self.move(
                 before,

@@ -22,7 +22,6 @@ with workflow.unsafe.imports_passed_through():
         BookingRequest,
         CaptureRequest,
         CaptureResult,
-        PaymentRequest,
         ReserveRequest,
         ValidatedOrder,
     )
@@ -178,14 +177,6 @@ class StockWaves(PaymentHold):
 
     # --- billing what shipped -----------------------------------------------------------
 
-    def payment_request(self, v: ValidatedOrder) -> PaymentRequest:
-        return PaymentRequest(
-            order_id=self._order.order_id,
-            customer=v.customer,
-            amount=v.total,
-            currency=self._order.currency,
-        )
-
     def delivered_units(self) -> dict[str, int]:
         """Units per SKU that reached the customer (lost parcels excluded)."""
         return _units(s for s in self._state.shipments if not s.lost)
@@ -207,7 +198,7 @@ class StockWaves(PaymentHold):
             BusinessFailure: "PaymentDeclined" when finance refused the payment: nothing more
                 ships (an order with nothing shipped ends REJECTED, else the rest is dropped).
         """
-        billed = _units(s for s in self._state.shipments if s.invoice_no is not None)
+        billed = self._invoiced_units()
         unbilled = {
             line.sku: max(line.quantity - billed.get(line.sku, 0), 0) for line in self._order.lines
         }
@@ -293,21 +284,21 @@ class StockWaves(PaymentHold):
         """
         if workflow.patched(CAPTURE_PER_WAVE):
             await self.bill_delivered(v, final=True)
-            if self._state.captures:
-                await self._release_the_rest()
-                self._compensations.clear()  # money taken, goods delivered: nothing to undo
-                if self._state.status != OrderStatus.COMPLETED:  # the last wave billed before
-                    invoices = ", ".join(c.invoice_no for c in self._state.captures)
-                    await self.move(OrderStatus.COMPLETED, f"invoices {invoices}", step="billed")
+            captures = self._state.captures
+            if not captures and not self._unpaid:
+                await self._nothing_billed()
                 return
-            if self._unpaid:
-                await self._release_the_rest()
-                self._compensations.clear()
+            await self._release_the_rest()
+            self._compensations.clear()  # money taken, goods delivered: nothing to undo
+            if self._state.status == OrderStatus.COMPLETED:  # the last capture said so
+                return
+            if captures:  # the last wave was billed before (the rest dropped, or refused)
+                invoices = ", ".join(c.invoice_no for c in captures)
+                await self.move(OrderStatus.COMPLETED, f"invoices {invoices}", step="billed")
+            else:
                 await self.move(
                     OrderStatus.COMPLETED, "delivered, not billed: payment refused", step="unpaid"
                 )
-                return
-            await self._nothing_billed()
             return
         delivered = self.delivered_units()
         amount = self._goods(delivered)
@@ -344,8 +335,11 @@ class StockWaves(PaymentHold):
         """Units per SKU invoiced (what a return may credit): the parcels an invoice billed;
         orders captured once, before capture per wave, billed everything delivered."""
         if self._state.captures or self._unpaid:
-            return _units(s for s in self._state.shipments if s.invoice_no is not None)
+            return self._invoiced_units()
         return self.delivered_units()
+
+    def _invoiced_units(self) -> dict[str, int]:
+        return _units(s for s in self._state.shipments if s.invoice_no is not None)
 
     async def _release_the_rest(self) -> None:
         """After the last capture: a renewed authorisation that no capture used (the rest

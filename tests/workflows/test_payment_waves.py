@@ -6,8 +6,10 @@ The simulated gateway enforces the lapse (a capture after `card_authorization_va
 is refused), so a renewal the workflow forgot would fail the capture, not pass unnoticed.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -48,6 +50,13 @@ class IssuerGateway(SimulatedGateway):
         if self.declining and "/reauthorize-" in key:
             raise GatewayDeclined(f"card declined: the issuer refused {amount} {currency}")
         return super().authorize(key, amount, currency)
+
+    def authorize_payment(self, engine: Engine, settings: Settings) -> Callable[..., Any]:
+        """Our authorisation step, calling this gateway (register it as a worker override)."""
+        step: Callable[..., Any] = PaymentActivities(
+            engine, self, money_rules(settings)
+        ).authorize_payment
+        return step
 
 
 def lapsed(state: OrderState) -> bool:
@@ -133,11 +142,12 @@ async def test_a_declined_renewal_holds_the_order_for_finance(
     issuer = IssuerGateway(
         latency_ms=(1, 5), authorization_valid_for=settings.card_authorization_valid_for
     )
-    payments = PaymentActivities(engine, issuer, money_rules(settings))
     kept, dropped = new_sku(engine, {"FRA": 2}), new_sku(engine, {"FRA": 2})
     released = make_order({kept: 3}, country="DE")
     refused = make_order({dropped: 3}, country="DE")
-    async with build_worker(client, settings, engine, overrides=[payments.authorize_payment]):
+    async with build_worker(
+        client, settings, engine, overrides=[issuer.authorize_payment(engine, settings)]
+    ):
         for order in (released, refused):
             await orders.place(client, settings, order)
             await first_wave_billed_then_lapsed(client, settings, order.order_id)
@@ -222,10 +232,11 @@ async def test_a_renewal_declined_at_capture_leaves_the_delivered_wave_to_financ
     issuer = IssuerGateway(
         latency_ms=(1, 5), authorization_valid_for=settings.card_authorization_valid_for
     )
-    payments = PaymentActivities(engine, issuer, money_rules(settings))
     sku = new_sku(engine, {"FRA": 2})
     order = make_order({sku: 2}, country="DE")  # one wave
-    async with build_worker(client, settings, engine, overrides=[payments.authorize_payment]):
+    async with build_worker(
+        client, settings, engine, overrides=[issuer.authorize_payment(engine, settings)]
+    ):
         await orders.place(client, settings, order)
         await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 30)
         await orders.notify_shipment(client, order.order_id, "ship", None, "wms")
