@@ -25,13 +25,13 @@ from temporalio.client import Client, WorkflowHandle
 
 from domain.order import Order
 from starter import orders
+from starter.history import local_activity
 from starter.orders import UserError
 from workers.settings import Settings
 from workflows.baseline import LocalBaselineWorkflow, PlainBaselineWorkflow
 
 BENCH_SKU = "BENCH-1"
 WORKLOADS = ("plain", "local", "orders")
-LOCAL_MARKER = "core_local_activity"
 CLOSED_OK = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
 CLOSED = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
@@ -119,12 +119,7 @@ def sample_of(events: list[HistoryEvent]) -> Sample:
         latency=(done - start).total_seconds(),
         events=len(events),
         activities=len(scheduled),
-        local_activities=sum(
-            1
-            for e in events
-            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-            and e.marker_recorded_event_attributes.marker_name == LOCAL_MARKER
-        ),
+        local_activities=sum(1 for e in events if local_activity(e) is not None),
         workflow_tasks=kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
         steps=steps,
     )
@@ -133,13 +128,10 @@ def sample_of(events: list[HistoryEvent]) -> Sample:
 def _local_step(event: HistoryEvent) -> tuple[str, float] | None:
     """A local activity's type and duration, from the SDK's bookkeeping in its marker (plain
     JSON: schedule and completion time on the worker's clock)."""
-    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+    local = local_activity(event)
+    if local is None or not local[1]:
         return None
-    marker = event.marker_recorded_event_attributes
-    data = marker.details["data"].payloads if marker.marker_name == LOCAL_MARKER else []
-    if not data:
-        return None
-    facts = json.loads(data[0].data)
+    facts = local[1]
 
     def at(stamp: dict[str, int] | None) -> float:
         return (stamp or {}).get("seconds", 0) + (stamp or {}).get("nanos", 0) / 1e9

@@ -7,7 +7,6 @@ scheduled the failed step: the new run replays everything before it and runs the
 Signals and Updates that arrived after that point are re-applied by Temporal.
 """
 
-import json
 import uuid
 
 from temporalio.api.enums.v1 import EventType, ResetReapplyType
@@ -16,6 +15,7 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from starter.history import local_activity
 from starter.orders import UnknownOrder, UserError
 from workflows import search
 
@@ -25,25 +25,19 @@ FAILED_STEP = {
 }
 
 
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
-
-
 def _failed_locally(event: HistoryEvent) -> tuple[str, int] | None:
     """A local activity (a database or gateway step) that failed for good: its marker holds
-    the failure (non-retryable), and its type in the SDK's bookkeeping (plain JSON)."""
-    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+    the failure (non-retryable), and its type in the SDK's bookkeeping."""
+    local = local_activity(event)
+    if local is None or not local[0].HasField("failure"):
         return None
-    marker = event.marker_recorded_event_attributes
-    if marker.marker_name != LOCAL_ACTIVITY_MARKER or not marker.HasField("failure"):
-        return None
+    marker, facts = local
     cause = marker.failure
     while cause.HasField("cause") and not cause.HasField("application_failure_info"):
         cause = cause.cause
     if not cause.application_failure_info.non_retryable:
         return None  # gave up its quick attempts: the step went on as an ordinary activity
-    data = marker.details["data"].payloads
-    step = json.loads(data[0].data).get("activity_type", "?") if data else "?"
-    return str(step), marker.workflow_task_completed_event_id
+    return str(facts.get("activity_type", "?")), marker.workflow_task_completed_event_id
 
 
 def failed_step(events: list[HistoryEvent]) -> tuple[str, int]:
