@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities import billing, invoices
 from activities.audit import record
 from activities.billing import MoneyRules
+from activities.db.engine import reader
 from activities.db.models import OrderBalance, OrderRecord, Payment, aware, utcnow
 from activities.erp_outbox import post_cancellation
 from domain import invoicing
@@ -121,6 +122,13 @@ class SimulatedGateway:
         return self._call(key, "void")
 
 
+class Unread:
+    """Not read yet (a ledger entry the caller has not looked up)."""
+
+
+UNREAD = Unread()
+
+
 class PaymentActivities:
     """Authorise, capture and void, each written once to the `payments` ledger by its key."""
 
@@ -131,25 +139,28 @@ class PaymentActivities:
         self._gateway = gateway
         self._rules = rules
 
-    def _to_authorise(self, request: PaymentRequest, key: str) -> Decimal:
-        """The order's gross estimate from validation (goods, the dearest shipping, tax), so
-        the capture never exceeds it; a re-authorisation covers what of it is not captured
-        yet; an authorisation made before keeps its amount."""
-        with Session(self._engine) as session:
+    def _to_authorise(self, request: PaymentRequest, key: str) -> tuple[Payment | None, Decimal]:
+        """The ledger entry of this authorisation if it was made before (a retry: it keeps its
+        amount), else what to authorise: the order's gross estimate from validation (goods,
+        the dearest shipping, tax), so the capture never exceeds it; a re-authorisation covers
+        what of it is not captured yet. One read-only transaction."""
+        with Session(reader(self._engine)) as session:
             made = session.scalar(select(Payment).where(Payment.idempotency_key == key))
             if made is not None:
-                return from_minor(made.amount_minor, made.currency)
+                return made, from_minor(made.amount_minor, made.currency)
             row = session.get(OrderBalance, request.order_id)
             captured = from_minor(row.captured_minor, row.currency) if row else Decimal(0)
-            order = session.get(OrderRecord, request.order_id)
-            if order is not None and order.gross_estimate is not None:
-                return max(order.gross_estimate - captured, request.amount)
-        return request.amount
+            estimate = session.scalar(
+                select(OrderRecord.gross_estimate).where(OrderRecord.order_id == request.order_id)
+            )
+        if estimate is None:
+            return None, request.amount
+        return None, max(estimate - captured, request.amount)
 
     def _valid_until(self, key: str) -> datetime | None:
-        with Session(self._engine) as session:
-            at = session.scalar(select(Payment.valid_until).where(Payment.idempotency_key == key))
-        return None if at is None else aware(at)
+        """The ledger's lapse of an authorisation (one a concurrent attempt wrote first)."""
+        with Session(reader(self._engine)) as session:
+            return session.scalar(select(Payment.valid_until).where(Payment.idempotency_key == key))
 
     def _bill(self, request: CaptureRequest) -> tuple[invoicing.Invoice | None, Decimal]:
         """The invoice to issue and the amount to capture: an invoice issued already keeps
@@ -204,23 +215,28 @@ class PaymentActivities:
                     str(declined), type="PaymentDeclined", non_retryable=True
                 ) from declined
 
-        amount = self._to_authorise(request, key)
-        reference = self._once(
-            key,
-            request.order_id,
-            "AUTHORIZE" if n == 0 else "REAUTHORIZE",
-            to_minor(amount, request.currency),
-            request.currency,
-            lambda: authorize(amount),
-            valid_until=lapses,  # taken before the call: never later than the gateway's
-        )
+        made, amount = self._to_authorise(request, key)
+        if made is None:
+            reference, wrote = self._once(
+                key,
+                request.order_id,
+                "AUTHORIZE" if n == 0 else "REAUTHORIZE",
+                to_minor(amount, request.currency),
+                request.currency,
+                lambda: authorize(amount),
+                valid_until=lapses,  # taken before the call: never later than the gateway's
+                recorded=None,
+            )
+            valid_until = lapses if wrote else self._valid_until(key)
+        else:
+            reference, valid_until = made.reference, made.valid_until
         return PaymentAuthorization(
             order_id=request.order_id,
             method=terms.value,
             amount=amount,
             currency=request.currency,
             reference=reference,
-            valid_until=self._valid_until(key),
+            valid_until=None if valid_until is None else aware(valid_until),
             reauthorization=n,
         )
 
@@ -272,17 +288,23 @@ class PaymentActivities:
         call: Callable[[], str],
         also: Callable[[Session, str], None] | None = None,
         valid_until: datetime | None = None,
-    ) -> str:
+        recorded: str | Unread | None = UNREAD,
+    ) -> tuple[str, bool]:
         """One ledger entry per key; the gateway is called outside any transaction.
 
         The gateway deduplicates by key, so a crash between the call and the write is safe:
         the retry calls again with the same key and gets the same reference. `also` writes
         more in the ledger entry's transaction (given the reference), so once per key too.
+        `recorded`: the entry's reference (or None: no entry) when the caller has read it.
+        Returns the reference and whether this call wrote the entry.
         """
-        with Session(self._engine) as session:
-            done = session.scalar(select(Payment.reference).where(Payment.idempotency_key == key))
-        if done is not None:
-            return done
+        if isinstance(recorded, Unread):
+            with Session(reader(self._engine)) as session:
+                recorded = session.scalar(
+                    select(Payment.reference).where(Payment.idempotency_key == key)
+                )
+        if recorded is not None:
+            return recorded, False
         reference = call()
         try:
             with Session(self._engine) as session, session.begin():
@@ -301,8 +323,8 @@ class PaymentActivities:
                     session.flush()  # a concurrent attempt's entry fails here, before `also`
                     also(session, reference)
         except IntegrityError:  # a concurrent attempt with the same key wrote it first
-            pass
-        return reference
+            return reference, False
+        return reference, True
 
     @activity.defn
     def capture_payment(self, request: CaptureRequest) -> CaptureResult:
@@ -336,7 +358,7 @@ class PaymentActivities:
                     str(lapsed), type="AuthorizationLapsed", non_retryable=True
                 ) from lapsed
 
-        reference = self._once(key, request.order_id, "CAPTURE", minor, auth.currency, capture)
+        reference, _ = self._once(key, request.order_id, "CAPTURE", minor, auth.currency, capture)
         with Session(self._engine) as session, session.begin():
             invoice = invoices.invoice_of(session, request.order_id, n)
             if invoice is None:  # first time through: the invoice and the refund bound

@@ -1,11 +1,13 @@
 """Engine construction and schema upgrades for SQLite (embedded) and PostgreSQL (production)."""
 
+import weakref
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, Insert, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -36,6 +38,21 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 4) -> Engi
     return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
 
 
+READ_ONLY = "orderflow_read_only"
+_readers: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()
+
+
+def reader(engine: Engine) -> Engine:
+    """`engine` for transactions that only read. On SQLite they begin DEFERRED: they read a
+    snapshot of the WAL without taking the write lock, so they neither wait for writers nor
+    make writers wait (a transaction that reads and then writes must not use it: its lock
+    could not be upgraded while another writer commits). PostgreSQL: no difference."""
+    found = _readers.get(engine)
+    if found is None:
+        found = _readers[engine] = engine.execution_options(**{READ_ONLY: True})
+    return found
+
+
 def take_turns(session: Session, key: str) -> None:
     """Serialise transactions that share `key` until this one ends.
 
@@ -44,6 +61,17 @@ def take_turns(session: Session, key: str) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+
+
+def insert_new(dialect: str, entity: Any) -> Insert:
+    """An INSERT of `entity`'s table (for `dialect`, a connection's `dialect.name`) that
+    writes nothing where a row with the same unique key exists (`ON CONFLICT DO NOTHING`,
+    SQLite and PostgreSQL alike), in one statement instead of a look-up and an insert; add
+    `.returning(...)` to learn whether it wrote (no row: it did not; the rowcount cannot tell
+    on PostgreSQL, where the insert returns its key)."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement: Insert = module.insert(entity).on_conflict_do_nothing()
+    return statement
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -59,7 +87,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:
