@@ -111,9 +111,8 @@ def sample_of(events: list[HistoryEvent]) -> Sample:
             name = begun.activity_task_scheduled_event_attributes.activity_type.name
             took = (event.event_time.ToDatetime() - begun.event_time.ToDatetime()).total_seconds()
             steps[name] = steps.get(name, 0.0) + took
-        elif local := _local_step(event):
-            name, took = local
-            steps[name] = steps.get(name, 0.0) + took
+    for name, took in _local_steps(events, done.timestamp()):
+        steps[name] = steps.get(name, 0.0) + took
     kinds = [e.event_type for e in events]
     return Sample(
         latency=(done - start).total_seconds(),
@@ -125,19 +124,22 @@ def sample_of(events: list[HistoryEvent]) -> Sample:
     )
 
 
-def _local_step(event: HistoryEvent) -> tuple[str, float] | None:
-    """A local activity's type and duration, from the SDK's bookkeeping in its marker (plain
-    JSON: schedule and completion time on the worker's clock)."""
-    local = local_activity(event)
-    if local is None or not local[1]:
-        return None
-    facts = local[1]
-
-    def at(stamp: dict[str, int] | None) -> float:
-        return (stamp or {}).get("seconds", 0) + (stamp or {}).get("nanos", 0) / 1e9
-
-    took = at(facts.get("complete_time")) - at(facts.get("original_schedule_time"))
-    return str(facts.get("activity_type", "?")), max(took, 0.0)
+def _local_steps(events: list[HistoryEvent], done: float) -> list[tuple[str, float]]:
+    """Each local activity's type and time, from the SDK's bookkeeping in its marker (plain
+    JSON). The marker's `complete_time` is the workflow's clock, which stands still within a
+    workflow task, so a step's time is from its `original_schedule_time` (the worker's clock)
+    to the next local step's, or to the done event: the step and the workflow code after it."""
+    marks: list[tuple[str, float]] = []
+    for event in events:
+        local = local_activity(event)
+        if local is not None and local[1]:
+            stamp = local[1].get("original_schedule_time") or {}
+            at = stamp.get("seconds", 0) + stamp.get("nanos", 0) / 1e9
+            marks.append((str(local[1].get("activity_type", "?")), at))
+    if not marks:
+        return []
+    ends = [at for _, at in marks[1:]] + [done]
+    return [(name, max(end - at, 0.0)) for (name, at), end in zip(marks, ends, strict=True)]
 
 
 class Bench:

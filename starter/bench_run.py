@@ -3,8 +3,10 @@
 import asyncio
 import os
 import platform
+import re
 import statistics
 import sys
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +14,13 @@ from typing import Any
 
 from rich.progress import Progress
 
+from activities.metrics import CPU_METRIC
 from starter.bench import BENCH_SKU, WORKLOADS, Bench, Sample, summarise
 from starter.stack import (
     SQLITE_PRAGMAS,
     WorkerPool,
     embedded_unless_configured,
+    free_port,
     worker_env,
 )
 from workers.settings import Settings
@@ -79,30 +83,67 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def activity_cpu(ports: list[int]) -> dict[str, float]:
+    """CPU seconds each activity type has used so far in the workers: the sums of their
+    `orderflow_activity_cpu` histograms (activities.metrics.StepCpu), read from each worker's
+    Prometheus endpoint."""
+    spent: dict[str, float] = {}
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        for line in text.splitlines():
+            if not line.startswith(f"{CPU_METRIC}_sum{{"):
+                continue
+            labels, _, value = line.rpartition(" ")
+            found = re.search(r'activity_type="([^"]*)"', labels)
+            name = found.group(1) if found else "?"
+            spent[name] = spent.get(name, 0.0) + float(value)
+    return spent
+
+
 class CpuMeter:
-    """CPU per workflow, split by who spent it: the workers, the server, this client."""
+    """CPU per workflow, split by who spent it: the workers, the server, this client; and the
+    workers' part spent inside each activity (their threads' CPU time)."""
 
     def __init__(self, pool: WorkerPool, server_pid: int | None) -> None:
+        self._ports = pool.metrics_ports
         self._groups: dict[str, Callable[[], list[int]]] = {
             "workers": pool.pids,
             "server": lambda: [server_pid] if server_pid else [],
             "client": lambda: [os.getpid()],
         }
         self.spent: dict[str, dict[str, float]] = {}
+        self.in_steps: dict[str, dict[str, float]] = {}
         self.counted: dict[str, int] = {}
 
-    def now(self) -> dict[str, float]:
-        return {name: cpu_seconds(pids()) for name, pids in self._groups.items()}
+    def now(self) -> tuple[dict[str, float], dict[str, float]]:
+        processes = {name: cpu_seconds(pids()) for name, pids in self._groups.items()}
+        return processes, activity_cpu(self._ports)
 
-    def add(self, kind: str, before: dict[str, float], workflows: int) -> None:
-        after, spent = self.now(), self.spent.setdefault(kind, {})
-        for name in after:
-            spent[name] = spent.get(name, 0.0) + after[name] - before[name]
+    def add(
+        self, kind: str, before: tuple[dict[str, float], dict[str, float]], workflows: int
+    ) -> None:
+        after = self.now()
+        for (was, now), spent in zip(
+            zip(before, after, strict=True),
+            (self.spent.setdefault(kind, {}), self.in_steps.setdefault(kind, {})),
+            strict=True,
+        ):
+            for name in now:
+                spent[name] = spent.get(name, 0.0) + now[name] - was.get(name, 0.0)
         self.counted[kind] = self.counted.get(kind, 0) + workflows
 
     def per_workflow_ms(self, kind: str) -> dict[str, float]:
+        return self._per_workflow(kind, self.spent)
+
+    def steps_per_workflow_ms(self, kind: str) -> dict[str, float]:
+        """Worker CPU inside each activity type, per workflow (of `kind`)."""
+        steps = self._per_workflow(kind, self.in_steps)
+        return {name: ms for name, ms in sorted(steps.items()) if ms > 0}
+
+    def _per_workflow(self, kind: str, spent: dict[str, dict[str, float]]) -> dict[str, float]:
         n = max(self.counted.get(kind, 0), 1)
-        return {name: round(s * 1000 / n, 1) for name, s in self.spent.get(kind, {}).items()}
+        return {name: round(s * 1000 / n, 1) for name, s in spent.get(kind, {}).items()}
 
 
 def machine(settings: Settings) -> dict[str, Any]:
@@ -177,7 +218,11 @@ async def measure(
                 "workflow_cache_size": settings.workflow_cache_size,
             }
     figures = {
-        k: {**summarise(walls[k], samples[k], alone[k]), "cpu_ms": cpu.per_workflow_ms(k)}
+        k: {
+            **summarise(walls[k], samples[k], alone[k]),
+            "cpu_ms": cpu.per_workflow_ms(k),
+            "activity_cpu_ms": cpu.steps_per_workflow_ms(k),
+        }
         for k in WORKLOADS
     }
     plain, local, order = figures["plain"], figures["local"], figures["orders"]
@@ -217,7 +262,12 @@ def run_bench(
     settings = settings.model_copy(update={"task_queue": f"bench-{uuid.uuid4().hex[:8]}"})
     seed_bench_stock(settings)
     with embedded_unless_configured(settings, ui=False) as server:
-        pool = WorkerPool(worker_env(settings), workers, settings.home / "bench-workers.log")
+        pool = WorkerPool(
+            worker_env(settings),
+            workers,
+            settings.home / "bench-workers.log",
+            metrics_ports=[free_port() for _ in range(workers)],
+        )
         pool.fill()
         pid = server.pid if server else None
         try:

@@ -265,11 +265,18 @@ def bench_report(result: dict[str, Any]) -> Group:
         f"one order alone / one local baseline alone {ratios['alone_orders_per_local']}   "
         f"(rounds differ by x{ratios['median_round_spread']})"
     )
-    steps = Table(title="where an order's time goes (p50 ms, placement to labels booked)")
+    order = result["orders"]
+    cpu = order.get("activity_cpu_ms", {})
+    steps = Table(
+        title="where an order's time goes (placement to labels booked)",
+        caption=f"worker CPU outside the activities (SDK, workflow code, payloads): "
+        f"{round(order['cpu_ms'].get('workers', 0) - sum(cpu.values()), 1)} ms per order",
+    )
     steps.add_column("step")
-    steps.add_column("ms", justify="right")
-    for name, ms in result["orders"]["where_the_time_goes_ms_p50"].items():
-        steps.add_row(name, str(ms))
+    steps.add_column("p50 ms", justify="right")
+    steps.add_column("worker CPU ms per order", justify="right")
+    for name, ms in order["where_the_time_goes_ms_p50"].items():
+        steps.add_row(name, str(ms), str(cpu.get(name, "")))
     memory = f"worker RSS {result['worker_rss_mb']} MB"
     if "open_orders" in result:
         o = result["open_orders"]

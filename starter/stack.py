@@ -183,20 +183,34 @@ def worker_env(
 
 
 class WorkerPool:
-    """`orderflow worker` processes that can be SIGKILLed and replaced."""
+    """`orderflow worker` processes that can be SIGKILLed and replaced.
 
-    def __init__(self, env: dict[str, str], size: int, log: Path) -> None:
+    `metrics_ports`: one per process, each worker serving Prometheus on its own port (the bench
+    reads its activities' CPU time there); a replaced worker takes its predecessor's port.
+    """
+
+    def __init__(
+        self, env: dict[str, str], size: int, log: Path, metrics_ports: list[int] | None = None
+    ) -> None:
         self._env, self._size, self._log = env, size, log
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._ports: dict[int, int] = {}  # pid -> its metrics port
+        self.metrics_ports = list(metrics_ports or [])
 
     def fill(self) -> None:
         self._procs = [p for p in self._procs if p.poll() is None]
         while len(self._procs) < self._size:
             out = self._log.open("ab")
             command = [str(Path(sys.executable).parent / "orderflow"), "worker"]
-            self._procs.append(
-                subprocess.Popen(command, env=self._env, stdout=out, stderr=out, cwd=project_root())
-            )
+            env = dict(self._env)
+            taken = {self._ports.get(p.pid) for p in self._procs}
+            port = next((p for p in self.metrics_ports if p not in taken), None)
+            if port is not None:
+                env["ORDERFLOW_METRICS_PORT"] = str(port)
+            proc = subprocess.Popen(command, env=env, stdout=out, stderr=out, cwd=project_root())
+            if port is not None:
+                self._ports[proc.pid] = port
+            self._procs.append(proc)
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs if p.poll() is None]

@@ -44,6 +44,8 @@ STAGE_BUCKETS = (
     7 * DAY,
 )
 """Stage durations in seconds: from a test's second to a backorder's week."""
+CPU_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
+"""An activity attempt's CPU time in seconds: a database step takes a few milliseconds."""
 REFUND_BUCKETS = (1000.0, 5000.0, 10_000.0, 50_000.0, 100_000.0, 500_000.0, 1_000_000.0)
 """Refund amounts in minor units (cents): 10.00 to 10 000.00."""
 
@@ -52,6 +54,7 @@ _providers: list["TracerProvider"] = []
 BUCKETS: Mapping[str, Sequence[float]] = {
     "orderflow_stage_duration": STAGE_BUCKETS,
     "orderflow_refund_amount": REFUND_BUCKETS,
+    "orderflow_activity_cpu": CPU_BUCKETS,
 }
 
 

@@ -24,6 +24,7 @@ from activities.erp import WebhookErp
 from activities.erp_delivery import DeliveryPolicy, ErpActivities
 from activities.intake import IntakeActivities
 from activities.inventory import InventoryActivities
+from activities.metrics import StepCpu
 from activities.payments import PaymentActivities, SimulatedGateway
 from activities.refunds import RefundActivities
 from activities.returns import ReturnsActivities
@@ -204,6 +205,7 @@ def build_worker(
         workflows=[OrderWorkflow, StockReceiptWorkflow, ErpDispatcherWorkflow, *BASELINES],
         activities=[*activities, noop],
         activity_executor=ThreadPoolExecutor(settings.activity_threads),
+        interceptors=[StepCpu()],
         max_concurrent_activities=settings.activity_threads,
         max_cached_workflows=settings.workflow_cache_size,
         # The sandbox re-imports the workflow modules for every order and compiles a snippet

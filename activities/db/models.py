@@ -98,7 +98,12 @@ class StockReservation(Base):
     """A hard hold; its key makes a retried reservation a no-op."""
 
     __tablename__ = "stock_reservations"
-    __table_args__ = (CheckConstraint("quantity > 0", name="positive_quantity"),)
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="positive_quantity"),
+        # A warehouse's load today (orders it holds stock for, activities.inventory._candidates)
+        # is read by every reservation: a range of today's rows, never the whole table.
+        Index("ix_stock_reservations_day", "created_at", "state", "warehouse", "order_id"),
+    )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     order_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -48,6 +48,12 @@ async def test_stock_restock_setup_and_bench(
     assert (result["local"]["activities"], result["local"]["local_activities"]) == (0, 6)
     assert result["orders"]["activities"] + result["orders"]["local_activities"] >= 5
     assert "book_shipments" in result["orders"]["where_the_time_goes_ms_p50"]
+    # The workers' CPU inside each step, read from their Prometheus endpoints: every step of
+    # an order that ran, a share of the workers' CPU, and the baselines' no-op almost nothing.
+    steps = result["orders"]["activity_cpu_ms"]
+    assert {"validate_order", "reserve_inventory", "book_shipments"} <= set(steps)
+    assert 0 < sum(steps.values()) < result["orders"]["cpu_ms"]["workers"]
+    assert set(result["local"]["activity_cpu_ms"]) <= {"noop"}
     assert result["ratios"]["orders_per_plain"] > 0 and result["run"]["workers"] == 1
     assert result["open_orders"]["orders"] == 2
     table = readme.read_text().split(BEGIN)[1].split(END)[0].strip().splitlines()
