@@ -31,6 +31,7 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
+from workers.converter import PayloadConverter
 from workers.settings import Settings
 
 ENCODING = b"binary/encrypted"
@@ -156,7 +157,8 @@ class EncryptionCodec(PayloadCodec):
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """THE data converter: pydantic v2 models, failure messages moved into an encoded payload,
+    """THE data converter: pydantic v2 models (type adapters shared by the process:
+    workers.converter), failure messages moved into an encoded payload,
     and the payload codec: clients, workers (through their client), replayers, the codec
     server and the tests all take theirs from here.
 
@@ -165,6 +167,7 @@ def data_converter(settings: Settings) -> DataConverter:
     ring = keyring(settings, create=settings.payload_encryption)
     return dataclasses.replace(
         pydantic_data_converter,
+        payload_converter_class=PayloadConverter,
         payload_codec=EncryptionCodec(ring, encrypt=settings.payload_encryption)
         if ring.keys
         else None,
