@@ -181,10 +181,12 @@ def estimate(session: Session, rules: MoneyRules, order: Order, on: date) -> Dec
         domain.tax.NoTaxRate: no rate for the destination or a product's tax class.
     """
     to = _bill_to(session, order.customer_id, order.ship_to.country, order.ship_to.postal_code)
-    classes = {
-        p.sku: p.tax_class
-        for p in session.scalars(
-            select(Product).where(Product.sku.in_([line.sku for line in order.lines]))
+    classes: dict[str, str | None] = {
+        sku: tax_class
+        for sku, tax_class in session.execute(
+            select(Product.sku, Product.tax_class).where(
+                Product.sku.in_([line.sku for line in order.lines])
+            )
         )
     }
     lines = [

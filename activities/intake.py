@@ -216,8 +216,10 @@ class IntakeActivities:
             )
         products = {
             p.sku: p
-            for p in session.scalars(
-                select(Product).where(Product.sku.in_([line.sku for line in order.lines]))
+            for p in session.execute(
+                select(Product.sku, Product.active, Product.max_per_order).where(
+                    Product.sku.in_([line.sku for line in order.lines])
+                )
             )
         }
         for line in order.lines:

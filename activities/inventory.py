@@ -1,8 +1,9 @@
 """Stock: route and hard-hold in one transaction, release, ship out, receive."""
 
+from collections.abc import Sequence
 from datetime import datetime, time
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Row, func, select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -91,9 +92,12 @@ class InventoryActivities:
                 backordered=backordered,
                 decision=decision,
             )
-            record_row = session.get(OrderRecord, order.order_id)
-            if record_row is not None:
-                record_row.routing = decision.model_dump(mode="json")
+            session.execute(
+                update(OrderRecord)
+                .where(OrderRecord.order_id == order.order_id)
+                .values(routing=decision.model_dump(mode="json")),
+                execution_options={"synchronize_session": False},  # no order row loaded here
+            )
             status = OrderStatus.BACKORDERED if backordered else OrderStatus.RESERVED
             record(
                 session,
@@ -235,11 +239,13 @@ def _hold(session: Session, order_id: str, round_: int, warehouse: str, line: De
 
 
 def _candidates(session: Session, skus: list[str]) -> list[WarehouseCandidate]:
-    stock_query = select(Stock).where(Stock.sku.in_(skus)).order_by(Stock.sku, Stock.warehouse)
+    stock_query = select(
+        Stock.sku, Stock.warehouse, Stock.on_hand, Stock.reserved, Stock.safety_stock
+    ).where(Stock.sku.in_(skus))
     if session.get_bind().dialect.name == "postgresql":
         stock_query = stock_query.with_for_update()  # one allocator per SKU at a time
     available: dict[str, dict[str, int]] = {}
-    for row in session.scalars(stock_query):
+    for row in session.execute(stock_query.order_by(Stock.sku, Stock.warehouse)):
         free = row.on_hand - row.reserved - row.safety_stock
         available.setdefault(row.warehouse, {})[row.sku] = max(free, 0)
     midnight = datetime.combine(utcnow().date(), time.min, tzinfo=utcnow().tzinfo)
@@ -251,6 +257,13 @@ def _candidates(session: Session, skus: list[str]) -> list[WarehouseCandidate]:
             .group_by(StockReservation.warehouse)
         ).all()
     }
+    warehouses = select(
+        Warehouse.code,
+        Warehouse.country,
+        Warehouse.latitude,
+        Warehouse.longitude,
+        Warehouse.daily_capacity,
+    ).order_by(Warehouse.code)
     return [
         WarehouseCandidate(
             code=w.code,
@@ -260,7 +273,7 @@ def _candidates(session: Session, skus: list[str]) -> list[WarehouseCandidate]:
             capacity_left=w.daily_capacity - used_today.get(w.code, 0),
             available=available.get(w.code, {}),
         )
-        for w in session.scalars(select(Warehouse).order_by(Warehouse.code))
+        for w in session.execute(warehouses)
     ]
 
 
@@ -280,7 +293,7 @@ def _holds(
 def _held_by_sku(session: Session, order_id: str) -> dict[str, int]:
     """Units of each SKU the order already has: held, or shipped in an earlier wave."""
     held: dict[str, int] = {}
-    for hold in _holds(session, order_id, states=("HELD", "SHIPPED")):
+    for hold in _held(session, order_id, ("HELD", "SHIPPED")):
         held[hold.sku] = held.get(hold.sku, 0) + hold.quantity
     return held
 
@@ -288,8 +301,18 @@ def _held_by_sku(session: Session, order_id: str) -> dict[str, int]:
 def _all_held(session: Session, order_id: str) -> list[Reservation]:
     return [
         Reservation(sku=h.sku, warehouse=h.warehouse, quantity=h.quantity)
-        for h in _holds(session, order_id)
+        for h in _held(session, order_id, ("HELD",))
     ]
+
+
+def _held(session: Session, order_id: str, states: tuple[str, ...]) -> Sequence[Row[str, str, int]]:
+    """The order's reservations in `states` as (sku, warehouse, quantity) columns, to read:
+    `_holds` loads the rows, to change them."""
+    return session.execute(
+        select(StockReservation.sku, StockReservation.warehouse, StockReservation.quantity)
+        .where(StockReservation.order_id == order_id, StockReservation.state.in_(states))
+        .order_by(StockReservation.sku, StockReservation.warehouse)
+    ).all()
 
 
 def _stored_result(session: Session, order_id: str, step: str) -> AllocationResult | None:

@@ -139,20 +139,33 @@ class PaymentActivities:
         self._gateway = gateway
         self._rules = rules
 
-    def _to_authorise(self, request: PaymentRequest, key: str) -> tuple[Payment | None, Decimal]:
-        """The ledger entry of this authorisation if it was made before (a retry: it keeps its
-        amount), else what to authorise: the order's gross estimate from validation (goods,
-        the dearest shipping, tax), so the capture never exceeds it; a re-authorisation covers
-        what of it is not captured yet. One read-only transaction."""
+    def _to_authorise(
+        self, request: PaymentRequest, key: str
+    ) -> tuple[tuple[str, datetime | None] | None, Decimal]:
+        """The reference and lapse of this authorisation if it was made before (a retry: it
+        keeps its amount), else what to authorise: the order's gross estimate from validation
+        (goods, the dearest shipping, tax), so the capture never exceeds it; a
+        re-authorisation covers what of it is not captured yet. One read-only transaction,
+        columns rather than rows (README, "Speed")."""
         with Session(reader(self._engine)) as session:
-            made = session.scalar(select(Payment).where(Payment.idempotency_key == key))
+            made = session.execute(
+                select(
+                    Payment.reference, Payment.valid_until, Payment.amount_minor, Payment.currency
+                ).where(Payment.idempotency_key == key)
+            ).first()
             if made is not None:
-                return made, from_minor(made.amount_minor, made.currency)
-            row = session.get(OrderBalance, request.order_id)
-            captured = from_minor(row.captured_minor, row.currency) if row else Decimal(0)
+                return (made.reference, made.valid_until), from_minor(
+                    made.amount_minor, made.currency
+                )
+            balance = session.execute(
+                select(OrderBalance.captured_minor, OrderBalance.currency).where(
+                    OrderBalance.order_id == request.order_id
+                )
+            ).first()
             estimate = session.scalar(
                 select(OrderRecord.gross_estimate).where(OrderRecord.order_id == request.order_id)
             )
+        captured = from_minor(*balance) if balance is not None else Decimal(0)
         if estimate is None:
             return None, request.amount
         return None, max(estimate - captured, request.amount)
@@ -229,7 +242,7 @@ class PaymentActivities:
             )
             valid_until = lapses if wrote else self._valid_until(key)
         else:
-            reference, valid_until = made.reference, made.valid_until
+            reference, valid_until = made
         return PaymentAuthorization(
             order_id=request.order_id,
             method=terms.value,

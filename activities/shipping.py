@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 from activities.audit import record
 from activities.carriers import Carrier, CarrierError, Label
 from activities.customer_notices import parcel_moved
+from activities.db.engine import reader
 from activities.db.models import CarrierLabel, ShipmentRecord, Warehouse, utcnow
 from domain.fulfilment import Allocation, CarrierQuote, Shipment, wave_step
 from domain.shipping import rank_quotes
@@ -23,7 +24,7 @@ class DatabaseLabelBook:
         self._engine = engine
 
     def find(self, idempotency_key: str) -> Label | None:
-        with Session(self._engine) as session:
+        with Session(reader(self._engine)) as session:
             row = session.scalar(
                 select(CarrierLabel).where(CarrierLabel.idempotency_key == idempotency_key)
             )
@@ -194,9 +195,10 @@ class ShippingActivities:
                         state="BOOKING",
                     )
                 )
-            origin = session.get(Warehouse, allocation.warehouse)
-            assert origin is not None, f"unknown warehouse {allocation.warehouse}"
-            origin_country = origin.country
+            origin_country = session.scalar(
+                select(Warehouse.country).where(Warehouse.code == allocation.warehouse)
+            )
+            assert origin_country is not None, f"unknown warehouse {allocation.warehouse}"
         units = sum(line.quantity for line in allocation.lines)
         quotes: list[CarrierQuote] = []
         failed: list[str] = []
