@@ -241,10 +241,21 @@ async def measure(
             "orders_per_local": round(order["per_s"] / local["per_s"], 3),
             "alone_orders_per_local": round(order["alone_ms"] / max(local["alone_ms"], 1), 2),
             "median_round_spread": _spread(figures),
+            "orders_per_local_if_steps_were_free": _free_steps_ratio(local, order),
         },
         "worker_rss_mb": rss,
         **result,
     }
+
+
+def _free_steps_ratio(local: dict[str, Any], order: dict[str, Any]) -> float:
+    """What orders/local would be if an order's steps (its activities) cost no CPU at all: the
+    local baseline's CPU per workflow (workers, server, client) over an order's less the CPU
+    inside its activities. An estimate that holds when the machine's cores are the limit (two
+    or more workers here): it bounds what making the steps cheaper can buy."""
+    outside: float = sum(order["cpu_ms"].values()) - sum(order["activity_cpu_ms"].values())
+    baseline: float = sum(local["cpu_ms"].values())
+    return round(baseline / max(outside, 0.1), 3)
 
 
 def _spread(figures: dict[str, Any]) -> float:

@@ -263,7 +263,8 @@ def bench_report(result: dict[str, Any]) -> Group:
         f"orders/plain [bold]{ratios['orders_per_plain']}[/bold]   "
         f"orders/local [bold]{ratios['orders_per_local']}[/bold]   "
         f"one order alone / one local baseline alone {ratios['alone_orders_per_local']}   "
-        f"(rounds differ by x{ratios['median_round_spread']})"
+        f"(rounds differ by x{ratios['median_round_spread']}); orders/local if the steps "
+        f"cost no CPU: {ratios['orders_per_local_if_steps_were_free']} (estimate)"
     )
     order = result["orders"]
     cpu = order.get("activity_cpu_ms", {})

@@ -54,6 +54,7 @@ async def test_stock_restock_setup_and_bench(
     assert {"validate_order", "reserve_inventory", "book_shipments"} <= set(steps)
     assert 0 < sum(steps.values()) < result["orders"]["cpu_ms"]["workers"]
     assert set(result["local"]["activity_cpu_ms"]) <= {"noop"}
+    assert result["ratios"]["orders_per_local_if_steps_were_free"] > 0
     assert result["ratios"]["orders_per_plain"] > 0 and result["run"]["workers"] == 1
     assert result["open_orders"]["orders"] == 2
     table = readme.read_text().split(BEGIN)[1].split(END)[0].strip().splitlines()
