@@ -14,8 +14,9 @@ CPU_GROUPS = ("workers", "server", "client")
 HEADER = (
     "| date | machine | command | plain /s | local /s | orders /s | orders/plain "
     "| orders/local | alone ms (plain, local, order) | order p95 ms "
-    "| order CPU ms (workers, server, client) | worker RSS MB |\n"
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| order CPU ms (workers, server, client) | worker CPU ms in the steps | orders/local if steps "
+    "were free | worker RSS MB |\n"
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -47,6 +48,8 @@ def row(result: dict[str, Any], command: str) -> str:
         alone,
         str(result["orders"]["latency_ms"]["p95"]),
         ", ".join(str(round(result["orders"]["cpu_ms"].get(g, 0))) for g in CPU_GROUPS),
+        str(round(sum(result["orders"]["activity_cpu_ms"].values()))),
+        str(ratios["orders_per_local_if_steps_were_free"]),
         str(result["worker_rss_mb"]),
     ]
     return "| " + " | ".join(cells) + " |"
