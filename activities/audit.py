@@ -19,7 +19,10 @@ def record(session: Session, change: StatusChange) -> bool:
     Runs inside the caller's transaction, so the effect of a step and its audit line commit
     together, and with them what the step tells the customer (`activities.customer_notices`:
     an order confirmed, backordered, cancelled, a refund issued). Returns False (and changes
-    nothing) when the step was already recorded.
+    nothing) when the step was already recorded, also by a concurrent attempt that committed
+    first (PostgreSQL: the insert waits for it, then writes nothing): the caller's other writes
+    still commit, so a caller that must not apply its step twice guards it itself (each does:
+    take_turns and a stored result, or a unique key of its own).
     """
     session.flush()  # the caller's own writes first (the order row validation inserts)
     # Core statements built once, not the ORM: this runs in every step of every order, and

@@ -38,8 +38,9 @@ class StepCpu(Interceptor):
 
 class _TimedActivity(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        if inspect.iscoroutinefunction(input.fn):  # none of ours: CPU time is per thread
-            return await super().execute_activity(input)
+        fn = input.fn  # async as the SDK decides it: the function or its __call__
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(fn.__call__):  # type: ignore[operator]
+            return await super().execute_activity(input)  # async: its CPU time is not a thread's
         return await super().execute_activity(dataclasses.replace(input, fn=_timed(input.fn)))
 
 

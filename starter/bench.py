@@ -111,7 +111,7 @@ def sample_of(events: list[HistoryEvent]) -> Sample:
             name = begun.activity_task_scheduled_event_attributes.activity_type.name
             took = (event.event_time.ToDatetime() - begun.event_time.ToDatetime()).total_seconds()
             steps[name] = steps.get(name, 0.0) + took
-    for name, took in _local_steps(events, done.timestamp()):
+    for name, took in _local_steps(events):
         steps[name] = steps.get(name, 0.0) + took
     kinds = [e.event_type for e in events]
     return Sample(
@@ -124,22 +124,41 @@ def sample_of(events: list[HistoryEvent]) -> Sample:
     )
 
 
-def _local_steps(events: list[HistoryEvent], done: float) -> list[tuple[str, float]]:
+def _local_steps(events: list[HistoryEvent]) -> list[tuple[str, float]]:
     """Each local activity's type and time, from the SDK's bookkeeping in its marker (plain
     JSON). The marker's `complete_time` is the workflow's clock, which stands still within a
-    workflow task, so a step's time is from its `original_schedule_time` (the worker's clock)
-    to the next local step's, or to the done event: the step and the workflow code after it."""
-    marks: list[tuple[str, float]] = []
+    workflow task, so a step's time runs from its `original_schedule_time` (the worker's
+    clock) to what the order did next: the next local step's start, an ordinary activity or a
+    timer started, or the done event: the step and the workflow code after it."""
+    steps: list[tuple[str, float]] = []
+    running: tuple[str, float] | None = None
     for event in events:
         local = local_activity(event)
-        if local is not None and local[1]:
-            stamp = local[1].get("original_schedule_time") or {}
-            at = stamp.get("seconds", 0) + stamp.get("nanos", 0) / 1e9
-            marks.append((str(local[1].get("activity_type", "?")), at))
-    if not marks:
-        return []
-    ends = [at for _, at in marks[1:]] + [done]
-    return [(name, max(end - at, 0.0)) for (name, at), end in zip(marks, ends, strict=True)]
+        if local is not None and not local[1]:
+            continue
+        started = _seconds(local[1].get("original_schedule_time")) if local else None
+        if running is not None and (started is not None or event.event_type in NEXT_THINGS):
+            end = started if started is not None else event.event_time.ToNanoseconds() / 1e9
+            steps.append((running[0], max(end - running[1], 0.0)))
+            running = None
+        if local is not None and started is not None:
+            running = (str(local[1].get("activity_type", "?")), started)
+    if running is not None:
+        done = events[-1].event_time.ToNanoseconds() / 1e9
+        steps.append((running[0], max(done - running[1], 0.0)))
+    return steps
+
+
+NEXT_THINGS = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+}
+"""What ends a local step's span besides the next local step (server events on the server's
+clock; the bench's server and workers share one machine's clock)."""
+
+
+def _seconds(stamp: dict[str, int] | None) -> float | None:
+    return None if stamp is None else stamp.get("seconds", 0) + stamp.get("nanos", 0) / 1e9
 
 
 class Bench:

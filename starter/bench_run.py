@@ -83,14 +83,27 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def distinct_ports(count: int) -> list[int]:
+    """`count` free ports, no two alike (a port probed free may be handed out again)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def activity_cpu(ports: list[int]) -> dict[str, float]:
     """CPU seconds each activity type has used so far in the workers: the sums of their
     `orderflow_activity_cpu` histograms (activities.metrics.StepCpu), read from each worker's
     Prometheus endpoint."""
     spent: dict[str, float] = {}
     for port in ports:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
-            text = answer.read().decode()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+        except OSError:  # a worker that died: its CPU is lost with it, the run goes on
+            continue
         for line in text.splitlines():
             if not line.startswith(f"{CPU_METRIC}_sum{{"):
                 continue
@@ -129,8 +142,8 @@ class CpuMeter:
             (self.spent.setdefault(kind, {}), self.in_steps.setdefault(kind, {})),
             strict=True,
         ):
-            for name in now:
-                spent[name] = spent.get(name, 0.0) + now[name] - was.get(name, 0.0)
+            for name in now:  # a replaced worker starts from 0: never a negative share
+                spent[name] = spent.get(name, 0.0) + max(now[name] - was.get(name, 0.0), 0.0)
         self.counted[kind] = self.counted.get(kind, 0) + workflows
 
     def per_workflow_ms(self, kind: str) -> dict[str, float]:
@@ -277,7 +290,7 @@ def run_bench(
             worker_env(settings),
             workers,
             settings.home / "bench-workers.log",
-            metrics_ports=[free_port() for _ in range(workers)],
+            metrics_ports=distinct_ports(workers),
         )
         pool.fill()
         pid = server.pid if server else None

@@ -1,6 +1,5 @@
 """Engine construction and schema upgrades for SQLite (embedded) and PostgreSQL (production)."""
 
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,6 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 4) -> Engi
 
 
 READ_ONLY = "orderflow_read_only"
-_readers: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()
 
 
 def reader(engine: Engine) -> Engine:
@@ -47,10 +45,7 @@ def reader(engine: Engine) -> Engine:
     snapshot of the WAL without taking the write lock, so they neither wait for writers nor
     make writers wait (a transaction that reads and then writes must not use it: its lock
     could not be upgraded while another writer commits). PostgreSQL: no difference."""
-    found = _readers.get(engine)
-    if found is None:
-        found = _readers[engine] = engine.execution_options(**{READ_ONLY: True})
-    return found
+    return engine.execution_options(**{READ_ONLY: True})  # a few microseconds: not cached
 
 
 def take_turns(session: Session, key: str) -> None:
