@@ -93,25 +93,36 @@ def distinct_ports(count: int) -> list[int]:
     return ports
 
 
-def activity_cpu(ports: list[int]) -> dict[str, float]:
-    """CPU seconds each activity type has used so far in the workers: the sums of their
-    `orderflow_activity_cpu` histograms (activities.metrics.StepCpu), read from each worker's
-    Prometheus endpoint."""
-    spent: dict[str, float] = {}
+def scrape(ports: list[int], metric: str, label: str | None = None) -> dict[str, float]:
+    """A metric's samples summed over the workers' Prometheus endpoints, by the value of
+    `label` (one key, "" without a label). A worker that does not answer is skipped (it
+    died: what it counted is lost with it, the run goes on)."""
+    found: dict[str, float] = {}
     for port in ports:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
                 text = answer.read().decode()
-        except OSError:  # a worker that died: its CPU is lost with it, the run goes on
+        except OSError:
             continue
         for line in text.splitlines():
-            if not line.startswith(f"{CPU_METRIC}_sum{{"):
+            if not line.startswith((f"{metric}{{", f"{metric} ")):
                 continue
             labels, _, value = line.rpartition(" ")
-            found = re.search(r'activity_type="([^"]*)"', labels)
-            name = found.group(1) if found else "?"
-            spent[name] = spent.get(name, 0.0) + float(value)
-    return spent
+            named = re.search(rf'{label}="([^"]*)"', labels) if label else None
+            key = named.group(1) if named else ""
+            found[key] = found.get(key, 0.0) + float(value)
+    return found
+
+
+def activity_cpu(ports: list[int]) -> dict[str, float]:
+    """CPU seconds each activity type has used so far in the workers: the sums of their
+    `orderflow_activity_cpu` histograms (activities.metrics.StepCpu)."""
+    return scrape(ports, f"{CPU_METRIC}_sum", "activity_type")
+
+
+def sticky_cache(ports: list[int]) -> int:
+    """Workflows the workers keep in their caches now (the SDK's gauge)."""
+    return round(sum(scrape(ports, "temporal_sticky_cache_size").values()))
 
 
 class CpuMeter:
@@ -221,12 +232,15 @@ async def measure(
         rss = rss_mb(pool.pids())
         if open_orders:
             progress.update(bar, description=f"{open_orders} open orders")
+            cached = sticky_cache(pool.metrics_ports)
             await bench.batch("orders", open_orders, concurrency, tick)
             after = rss_mb(pool.pids())
             result["open_orders"] = {
                 "orders": open_orders,
                 "worker_rss_mb_before": rss,
                 "worker_rss_mb_after": after,
+                "sticky_cache_before": cached,
+                "sticky_cache_after": sticky_cache(pool.metrics_ports),
                 "kb_per_open_order": round((after - rss) * 1024 / open_orders, 1),
                 "workflow_cache_size": settings.workflow_cache_size,
             }

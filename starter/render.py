@@ -283,8 +283,9 @@ def bench_report(result: dict[str, Any]) -> Group:
         o = result["open_orders"]
         memory += (
             f"; {o['orders']} open orders: {o['worker_rss_mb_before']} -> "
-            f"{o['worker_rss_mb_after']} MB ({o['kb_per_open_order']} KB each, "
-            f"workflow cache {o['workflow_cache_size']})"
+            f"{o['worker_rss_mb_after']} MB ({o['kb_per_open_order']} KB each; workflows "
+            f"cached {o['sticky_cache_before']} -> {o['sticky_cache_after']} of at most "
+            f"{o['workflow_cache_size']} per worker)"
         )
     return Group(table, ratios_line, steps, memory)
 

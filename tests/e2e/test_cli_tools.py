@@ -57,6 +57,9 @@ async def test_stock_restock_setup_and_bench(
     assert result["ratios"]["orders_per_local_if_steps_were_free"] > 0
     assert result["ratios"]["orders_per_plain"] > 0 and result["run"]["workers"] == 1
     assert result["open_orders"]["orders"] == 2
+    # The two open orders stay in the worker's cache (the SDK's gauge, read from the worker).
+    opened = result["open_orders"]
+    assert opened["sticky_cache_after"] >= opened["sticky_cache_before"] + 2
     table = readme.read_text().split(BEGIN)[1].split(END)[0].strip().splitlines()
     # The e2e environment's carrier latency is part of the command that reproduces the row.
     command = "ORDERFLOW_CARRIER_LATENCY_MS=1-5 orderflow bench --orders 3 --concurrency 2"
