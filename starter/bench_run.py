@@ -252,6 +252,8 @@ async def measure(
         }
         for k in WORKLOADS
     }
+    for f in figures.values():  # where the bottleneck is: cores each process group kept busy
+        f["cores_busy"] = {g: round(ms * f["per_s"] / 1000, 2) for g, ms in f["cpu_ms"].items()}
     plain, local, order = figures["plain"], figures["local"], figures["orders"]
     return {
         "machine": machine(settings),

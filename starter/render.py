@@ -268,6 +268,12 @@ def bench_report(result: dict[str, Any]) -> Group:
     )
     order = result["orders"]
     cpu = order.get("activity_cpu_ms", {})
+    busy = order.get("cores_busy", {})
+    ratios_line += (
+        f"\norders kept {busy.get('workers', 0)} cores busy in the workers, "
+        f"{busy.get('server', 0)} in the server, {busy.get('client', 0)} in this client "
+        f"(of {result['machine']['cores']})"
+    )
     steps = Table(
         title="where an order's time goes (placement to labels booked)",
         caption=f"worker CPU outside the activities (SDK, workflow code, payloads): "

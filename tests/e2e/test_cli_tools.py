@@ -55,6 +55,7 @@ async def test_stock_restock_setup_and_bench(
     assert 0 < sum(steps.values()) < result["orders"]["cpu_ms"]["workers"]
     assert set(result["local"]["activity_cpu_ms"]) <= {"noop"}
     assert result["ratios"]["orders_per_local_if_steps_were_free"] > 0
+    assert 0 < result["orders"]["cores_busy"]["workers"] <= result["machine"]["cores"]
     assert result["ratios"]["orders_per_plain"] > 0 and result["run"]["workers"] == 1
     assert result["open_orders"]["orders"] == 2
     # The two open orders stay in the worker's cache (the SDK's gauge, read from the worker).
