@@ -36,9 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = app(args=argv, standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        if code == 130:  # Typer's answer to Ctrl-C (or SIGTERM, raised as one) in a command
+            raise KeyboardInterrupt
     except typer.Exit as done:
         code = done.exit_code
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted: stopped (with what the command had started)", file=sys.stderr)
         code = 130
     except typer.TyperException as error:  # usage errors: bad option, missing argument
         message = error.format_message() if hasattr(error, "format_message") else str(error)
@@ -47,8 +50,6 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         code = 1
-    except KeyboardInterrupt:
-        code = 130
     except Exception as error:
         code = report_unexpected(error)
     leave(code)

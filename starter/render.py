@@ -239,11 +239,19 @@ def bench_report(result: dict[str, Any]) -> Group:
     table = Table(
         title=f"orderflow bench: {run['workers']} worker(s), concurrency {run['concurrency']}, "
         f"{run['rounds']} rounds of {run['per_round']}",
-        caption=f"{m['cores']} cores, {m['server']}, {m['database']}; simulated latency: "
+        caption=f"{m['cores']} cores; Temporal: {m['server']}; orders database: "
+        f"{m['database']}; simulated latency: "
         f"carriers {m['carrier_latency_ms']} ms, gateway {m['gateway_latency_ms']} ms",
     )
     columns = ("workload", "per s", "by round", "p50 ms", "p95 ms", "p99 ms", "alone ms")
-    for column in (*columns, "activities", "local", "wf tasks", "events", "CPU ms w/s/c"):
+    for column in (
+        *columns,
+        "activities",
+        "local",
+        "wf tasks",
+        "events",
+        "CPU ms workers/server/client",
+    ):
         table.add_column(column, justify="left" if column == "workload" else "right")
     for kind in ("plain", "local", "orders"):
         f = result[kind]
@@ -263,8 +271,9 @@ def bench_report(result: dict[str, Any]) -> Group:
         f"orders/plain [bold]{ratios['orders_per_plain']}[/bold]   "
         f"orders/local [bold]{ratios['orders_per_local']}[/bold]   "
         f"one order alone / one local baseline alone {ratios['alone_orders_per_local']}   "
-        f"(rounds differ by x{ratios['median_round_spread']}); orders/local if the steps "
-        f"cost no CPU: {ratios['orders_per_local_if_steps_were_free']} (estimate)"
+        f"(rounds differ by x{ratios['median_round_spread']})\norders/local if an order's steps "
+        f"cost no CPU: {ratios['orders_per_local_if_steps_were_free']} (an estimate for when "
+        "the cores are the limit, two or more workers here; one worker is bound by its GIL)"
     )
     order = result["orders"]
     cpu = order.get("activity_cpu_ms", {})
@@ -275,8 +284,11 @@ def bench_report(result: dict[str, Any]) -> Group:
         f"(of {result['machine']['cores']})"
     )
     steps = Table(
-        title="where an order's time goes (placement to labels booked)",
-        caption=f"worker CPU outside the activities (SDK, workflow code, payloads): "
+        title="where an order's time goes (placement to labels booked; steps in the order they "
+        "run; 'between steps': the rest of its latency, mostly waiting for its first workflow "
+        "task)",
+        caption=f"worker CPU outside the steps (SDK, workflow code, payload conversion and "
+        f"encryption): "
         f"{round(order['cpu_ms'].get('workers', 0) - sum(cpu.values()), 1)} ms per order",
     )
     steps.add_column("step")

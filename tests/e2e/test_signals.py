@@ -59,3 +59,39 @@ def test_a_worker_shuts_down_gracefully_on_sigterm_and_sigint(
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_an_interrupted_bench_says_so_and_stops_its_server_and_workers(
+    cli_env: dict[str, str], stop_with: signal.Signals
+) -> None:
+    port = int(cli_env["ORDERFLOW_TEMPORAL_PORT"])
+    bench = subprocess.Popen(
+        [ORDERFLOW, "bench", "--orders", "600"],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its children are ours to find: the same session
+    )
+    try:
+        wait_until_listening(bench, port, "the bench's embedded server", timeout=60)
+        time.sleep(3)  # its workers are starting or running workflows now
+        bench.send_signal(stop_with)
+        _, err = bench.communicate(timeout=60)
+        assert bench.returncode == 130
+        assert err.decode().strip().splitlines() == [
+            "interrupted: stopped (with what the command had started)"
+        ]
+        deadline = time.monotonic() + 20
+        while port_open(port) or _session_alive(bench.pid):
+            assert time.monotonic() < deadline, "the bench left its server or workers running"
+            time.sleep(0.2)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+
+
+def _session_alive(session: int) -> bool:
+    """Any process left in the bench's session (its server, its workers)."""
+    out = subprocess.run(["ps", "-eo", "sid="], capture_output=True, text=True).stdout
+    return any(line.strip() == str(session) for line in out.splitlines())
