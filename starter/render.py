@@ -284,11 +284,10 @@ def bench_report(result: dict[str, Any]) -> Group:
         f"(of {result['machine']['cores']})"
     )
     steps = Table(
-        title="where an order's time goes (placement to labels booked; steps in the order they "
-        "run; 'between steps': the rest of its latency, mostly waiting for its first workflow "
-        "task)",
-        caption=f"worker CPU outside the steps (SDK, workflow code, payload conversion and "
-        f"encryption): "
+        title="where an order's time goes (placement to labels booked)",
+        caption="steps in the order they run; between steps: the rest of its latency, mostly "
+        "waiting for its first workflow task; worker CPU outside the steps (SDK, workflow code, "
+        f"payload conversion and encryption): "
         f"{round(order['cpu_ms'].get('workers', 0) - sum(cpu.values()), 1)} ms per order",
     )
     steps.add_column("step")
