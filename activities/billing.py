@@ -22,6 +22,7 @@ from activities.db.models import (
     ShipmentRecord,
     Warehouse,
 )
+from activities.db.models import Invoice as InvoiceRecord
 from domain.charges import (
     ChargesConfig,
     FlatPerZone,
@@ -30,6 +31,7 @@ from domain.charges import (
     shipping_charge,
 )
 from domain.invoicing import BillLine, BillTo, Invoice, draft_invoice
+from domain.money import quantum
 from domain.order import Order
 from domain.statuses import PaymentTerms
 from domain.tax import TaxRates
@@ -170,12 +172,25 @@ def draft(
     charge = shipping(
         session, rules, order, net, to, capture_no=capture_no, parcels_billed=parcels_billed
     )
-    return draft_invoice(order_id, order.currency, lines, charge, to, rules.rates, on)
+    earlier = [  # the order's invoices before this one: its tax per rate is cumulative
+        entry
+        for row in session.scalars(
+            select(InvoiceRecord.document).where(
+                InvoiceRecord.order_id == order_id, InvoiceRecord.capture_no < capture_no
+            )
+        )
+        if row
+        for entry in Invoice.model_validate(row).breakdown
+    ]
+    return draft_invoice(
+        order_id, order.currency, lines, charge, to, rules.rates, on, earlier=earlier
+    )
 
 
 def estimate(session: Session, rules: MoneyRules, order: Order, on: date) -> Decimal:
     """What the order may cost before anything ships: every line, the dearest shipping the
-    rule can charge (or the booked-rate reserve), and the tax: the capture never exceeds it.
+    rule can charge (or the booked-rate reserve) taxed at the goods' highest rate, and the
+    tax: the captures, however many waves, never add up to more.
 
     Raises:
         domain.tax.NoTaxRate: no rate for the destination or a product's tax class.
@@ -204,5 +219,18 @@ def estimate(session: Session, rules: MoneyRules, order: Order, on: date) -> Dec
         if policy is None
         else dearest_charge(policy, order.currency, order.total, BOOKED_RATE_RESERVE)
     )
-    invoice = draft_invoice(order.order_id, order.currency, lines, charge, to, rules.rates, on)
-    return invoice.totals.gross
+    invoice = draft_invoice(
+        order.order_id,
+        order.currency,
+        lines,
+        charge,
+        to,
+        rules.rates,
+        on,
+        shipping_at_highest_rate=True,
+    )
+    # Waves split the shipping over the rates of the goods they bill, and each rate's tax is
+    # rounded once over the order's invoices (cumulative): a cent per further rate bounds the
+    # roundings the estimate's own split did not make.
+    rates_more = max(len(invoice.breakdown) - 1, 0)
+    return invoice.totals.gross + Decimal(rates_more) * quantum(order.currency)

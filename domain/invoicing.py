@@ -147,11 +147,23 @@ def draft_invoice(
     bill_to: BillTo,
     rates: TaxRates,
     issued_on: date,
+    earlier: Sequence[TaxBreakdown] = (),
+    shipping_at_highest_rate: bool = False,
 ) -> Invoice:
     """The invoice of the goods billed and the shipping charge.
 
     Shipping is taxed like the goods it delivers: split in proportion to the goods' net per
     tax class (the EU practice for ancillary costs), each part at that class's treatment.
+
+    `earlier`: the tax breakdowns of the order's invoices issued before this one (an order
+    billed per wave). Each rate's tax is then cumulative, as on credit notes: the tax of
+    everything invoiced on that rate so far, rounded once, less what the earlier invoices
+    charged on it. So however an order is split into invoices, its tax per rate adds up to one
+    rounding of its whole base (two invoices of 0.03 at 19 % charge 0.01 in all, not 0.01
+    each).
+
+    `shipping_at_highest_rate`: the whole shipping charge at the highest rate among the goods'
+    classes (for an estimate, which must bound every way waves may split the shipping).
 
     Raises:
         ValueError: no lines, a unit price finer than the currency, or shipping in another
@@ -184,8 +196,21 @@ def draft_invoice(
     if shipping is not None:
         if shipping.currency != currency:
             raise ValueError(f"shipping in {shipping.currency} on a {currency} invoice")
-        drafts += _shipping_lines(shipping, lines, bill_to, rates)
-    priced, breakdown, totals = price_lines(drafts, currency, lambda t, b: tax_on(t, b, currency))
+        drafts += _shipping_lines(shipping, lines, bill_to, rates, shipping_at_highest_rate)
+    done_base: dict[TaxKey, Decimal] = {}
+    done_tax: dict[TaxKey, Decimal] = {}
+    for entry in earlier:
+        key = entry.treatment.key
+        done_base[key] = done_base.get(key, Decimal(0)) + entry.base
+        done_tax[key] = done_tax.get(key, Decimal(0)) + entry.tax
+
+    def cumulative(treatment: TaxTreatment, base: Decimal) -> Decimal:
+        key = treatment.key
+        so_far = done_base.get(key, Decimal(0)) + base
+        tax = tax_on(treatment, so_far, currency) - done_tax.get(key, Decimal(0))
+        return max(tax, round_half_up(Decimal(0), currency))  # an old invoice's rounding
+
+    priced, breakdown, totals = price_lines(drafts, currency, cumulative)
     days = TERMS_DAYS[bill_to.payment_terms]
     return Invoice(
         order_id=order_id,
@@ -202,12 +227,26 @@ def draft_invoice(
 
 
 def _shipping_lines(
-    shipping: ShippingCharge, goods: Sequence[BillLine], bill_to: BillTo, rates: TaxRates
+    shipping: ShippingCharge,
+    goods: Sequence[BillLine],
+    bill_to: BillTo,
+    rates: TaxRates,
+    at_highest_rate: bool = False,
 ) -> list[InvoiceLine]:
     by_class: dict[str, Decimal] = {}
     for line in goods:
         tax_class = line.tax_class or rates.default_class
         by_class[tax_class] = by_class.get(tax_class, Decimal(0)) + line.unit_net * line.quantity
+    if at_highest_rate:
+        dearest = max(
+            by_class,
+            key=lambda c: (
+                treatment_for(
+                    rates, c, bill_to.country, bill_to.postal_code, bill_to.vat_id, shipping=True
+                ).rate
+            ),
+        )
+        by_class = {dearest: Decimal(1)}
     shares = allocate(shipping.net, list(by_class.values()), shipping.currency)
     parts: dict[TaxKey, InvoiceLine] = {}
     for tax_class, share in zip(by_class, shares, strict=True):

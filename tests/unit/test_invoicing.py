@@ -476,3 +476,32 @@ def test_a_credit_note_stored_before_several_invoices_still_reads() -> None:
     old = CreditNote.model_validate(stored)
     assert (old.invoice_nos, old.credits) == ([], ["INV-A-1"])
     assert credit_problems(combined([bill]), [old]) == []
+
+
+def test_an_order_invoiced_in_waves_is_taxed_as_one_rounding_per_rate() -> None:
+    # Two waves of 0.03 at 19 %: alone each rounds to 0.01 (0.02 in all), one rounding of
+    # 0.06 is 0.01. The second invoice's tax is cumulative: what the order owes, no cent more.
+    cheap = [line("PIN", 1, "0.03")]
+    to = BillTo(customer_id="C-1", country="DE", postal_code="10115")
+    first = draft_invoice("A-1", "EUR", cheap, None, to, RATES, ISSUED)
+    second = draft_invoice("A-1", "EUR", cheap, None, to, RATES, ISSUED, earlier=first.breakdown)
+    whole = draft_invoice("A-1", "EUR", [line("PIN", 2, "0.03")], None, to, RATES, ISSUED)
+    assert (first.totals.tax, second.totals.tax) == (Decimal("0.01"), Decimal("0.00"))
+    assert first.totals.tax + second.totals.tax == whole.totals.tax
+
+
+def test_an_estimate_bounds_every_split_of_the_shipping_over_the_rates() -> None:
+    # Wave 1 bills only standard-rate goods, so the whole flat shipping is taxed at 19 %;
+    # an estimate splitting it in proportion over standard and reduced goods would be short.
+    standard, reduced = line("KB-100", 1, "40.00"), line("BOOK", 1, "60.00", "reduced")
+    to = BillTo(customer_id="C-1", country="DE", postal_code="10115")
+    flat = shipping_charge(CHARGES.shipping["EUR"], "EUR", Decimal("100.00"), "DE", ["NL"])
+    assert flat.net > 0
+    one = draft_invoice("A-1", "EUR", [standard], flat, to, RATES, ISSUED)
+    two = draft_invoice("A-1", "EUR", [reduced], None, to, RATES, ISSUED, earlier=one.breakdown)
+    split = draft_invoice("A-1", "EUR", [standard, reduced], flat, to, RATES, ISSUED)
+    bound = draft_invoice(
+        "A-1", "EUR", [standard, reduced], flat, to, RATES, ISSUED, shipping_at_highest_rate=True
+    )
+    billed = one.totals.gross + two.totals.gross
+    assert split.totals.gross < billed <= bound.totals.gross
