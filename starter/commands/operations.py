@@ -193,7 +193,10 @@ def worker() -> None:
         runtime = metrics_runtime(settings)
     except ValueError as error:  # Core could not bind the port
         raise UserError(f"ORDERFLOW_METRICS_PORT: {error}") from None
-    print(f"worker on task queue {settings.task_queue!r} at {settings.resolved_temporal_address}")
+    print(
+        f"worker on task queue {settings.task_queue!r} at {settings.resolved_temporal_address}",
+        flush=True,
+    )
     if runtime is not None:
         print(f"metrics on http://{metrics_address(settings)}/metrics", flush=True)
     run(lambda client: run_worker(client, settings, until_signalled()), runtime=runtime)

@@ -3,6 +3,7 @@
 import asyncio
 import random
 import time
+from asyncio.subprocess import Process
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
@@ -44,6 +45,15 @@ async def wait_for_progress(engine: Engine, ids: list[str], past: int, timeout: 
         if now > past or now == len(ids) or time.monotonic() > deadline:
             return now
         await asyncio.sleep(0.02)
+
+
+async def ready(process: Process, log: Path, timeout: float = 60) -> None:
+    """Until the worker says it polls its task queue."""
+    deadline = time.monotonic() + timeout
+    while b"worker on task queue" not in log.read_bytes():
+        assert process.returncode is None, f"the worker exited: {log.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, "the worker did not start polling"
+        await asyncio.sleep(0.05)
 
 
 async def place_slowly(client: Client, settings: Settings, batch: list[Order]) -> None:
@@ -125,8 +135,11 @@ async def test_killed_worker_neither_doubles_nor_leaks_reservations(
     logs = [tmp_path / f"worker-{n}.log" for n in range(KILLS + 1)]
     kill_points: list[int] = []
 
-    placing = asyncio.create_task(place_slowly(client, settings, placed))
     process = await start_worker(env, logs[0])
+    # Orders arrive while the worker runs, not as a backlog it would clear before the first
+    # kill (it did, once its steps got fast: every order decided before the plug was pulled).
+    await ready(process, logs[0])
+    placing = asyncio.create_task(place_slowly(client, settings, placed))
     try:
         for n in range(KILLS):
             # let this worker get going (decide another order), then pull the plug on it
