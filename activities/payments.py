@@ -122,13 +122,6 @@ class SimulatedGateway:
         return self._call(key, "void")
 
 
-class Unread:
-    """Not read yet (a ledger entry the caller has not looked up)."""
-
-
-UNREAD = Unread()
-
-
 class PaymentActivities:
     """Authorise, capture and void, each written once to the `payments` ledger by its key."""
 
@@ -230,7 +223,7 @@ class PaymentActivities:
 
         made, amount = self._to_authorise(request, key)
         if made is None:
-            reference, wrote = self._once(
+            reference, wrote = self._call_and_record(
                 key,
                 request.order_id,
                 "AUTHORIZE" if n == 0 else "REAUTHORIZE",
@@ -238,7 +231,6 @@ class PaymentActivities:
                 request.currency,
                 lambda: authorize(amount),
                 valid_until=lapses,  # taken before the call: never later than the gateway's
-                recorded=None,
             )
             valid_until = lapses if wrote else self._valid_until(key)
         else:
@@ -300,24 +292,37 @@ class PaymentActivities:
         currency: str,
         call: Callable[[], str],
         also: Callable[[Session, str], None] | None = None,
+    ) -> str:
+        """One ledger entry per key: the recorded reference, or the gateway called and its
+        answer recorded (`_call_and_record`)."""
+        with Session(reader(self._engine)) as session:
+            done = session.scalar(select(Payment.reference).where(Payment.idempotency_key == key))
+        if done is not None:
+            return done
+        reference, _ = self._call_and_record(
+            key, order_id, kind, amount_minor, currency, call, also
+        )
+        return reference
+
+    def _call_and_record(
+        self,
+        key: str,
+        order_id: str,
+        kind: str,
+        amount_minor: int,
+        currency: str,
+        call: Callable[[], str],
+        also: Callable[[Session, str], None] | None = None,
         valid_until: datetime | None = None,
-        recorded: str | Unread | None = UNREAD,
     ) -> tuple[str, bool]:
-        """One ledger entry per key; the gateway is called outside any transaction.
+        """Call the gateway, outside any transaction, and write the key's ledger entry; for a
+        caller that found none. Returns the reference and whether this call wrote the entry
+        (False: a concurrent attempt with the same key wrote it first).
 
         The gateway deduplicates by key, so a crash between the call and the write is safe:
         the retry calls again with the same key and gets the same reference. `also` writes
         more in the ledger entry's transaction (given the reference), so once per key too.
-        `recorded`: the entry's reference (or None: no entry) when the caller has read it.
-        Returns the reference and whether this call wrote the entry.
         """
-        if isinstance(recorded, Unread):
-            with Session(reader(self._engine)) as session:
-                recorded = session.scalar(
-                    select(Payment.reference).where(Payment.idempotency_key == key)
-                )
-        if recorded is not None:
-            return recorded, False
         reference = call()
         try:
             with Session(self._engine) as session, session.begin():
@@ -371,7 +376,7 @@ class PaymentActivities:
                     str(lapsed), type="AuthorizationLapsed", non_retryable=True
                 ) from lapsed
 
-        reference, _ = self._once(key, request.order_id, "CAPTURE", minor, auth.currency, capture)
+        reference = self._once(key, request.order_id, "CAPTURE", minor, auth.currency, capture)
         with Session(self._engine) as session, session.begin():
             invoice = invoices.invoice_of(session, request.order_id, n)
             if invoice is None:  # first time through: the invoice and the refund bound
