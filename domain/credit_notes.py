@@ -26,11 +26,12 @@ from domain.invoicing import (
     LineKind,
     TaxBreakdown,
     Totals,
+    cumulative_tax,
     invoice_label,
     invoice_numbers,
     notes_of,
     price_lines,
-    tax_on,
+    tax_by_rate,
 )
 from domain.money import allocate, has_valid_precision, round_half_up
 from domain.tax import TaxKey, TaxTreatment
@@ -73,14 +74,6 @@ def credited_quantities(notes: Sequence[CreditNote]) -> dict[str, int]:
             if line.kind is LineKind.GOODS and line.sku:
                 credited[line.sku] = credited.get(line.sku, 0) + line.quantity
     return credited
-
-
-def _sums(entries: Sequence[TaxBreakdown]) -> dict[TaxKey, tuple[Decimal, Decimal]]:
-    sums: dict[TaxKey, tuple[Decimal, Decimal]] = {}
-    for entry in entries:
-        base, tax = sums.get(entry.treatment.key, (Decimal(0), Decimal(0)))
-        sums[entry.treatment.key] = (base + entry.base, tax + entry.tax)
-    return sums
 
 
 def credit_note_for(
@@ -145,15 +138,15 @@ def credit_note_for(
     if not drafts:
         raise CreditRefused("nothing to credit")
 
-    invoiced = _sums(invoice.breakdown)
-    before = _sums([entry for note in earlier for entry in note.breakdown])
+    invoiced = tax_by_rate(invoice.breakdown)
+    before = tax_by_rate([entry for note in earlier for entry in note.breakdown])
 
     def tax_of(treatment: TaxTreatment, base: Decimal) -> Decimal:
         done_base, done_tax = before.get(treatment.key, (Decimal(0), Decimal(0)))
         invoiced_base, invoiced_tax = invoiced[treatment.key]
         if done_base + base == invoiced_base:  # all of the rate credited: exactly its tax
             return invoiced_tax - done_tax  # (combined invoices' tax is one rounding each)
-        cumulative = tax_on(treatment, done_base + base, invoice.currency) - done_tax
+        cumulative = cumulative_tax(treatment, base, (done_base, done_tax), invoice.currency)
         ceiling = invoiced_tax - done_tax
         return max(min(cumulative, ceiling), round_half_up(Decimal(0), invoice.currency))
 
@@ -272,8 +265,8 @@ def credit_problems(invoice: Invoice, notes: Sequence[CreditNote]) -> list[str]:
             problems.append(
                 f"{name}: {units} of {sku} credited, {invoiced_units.get(sku, 0)} invoiced"
             )
-    invoiced = _sums(invoice.breakdown)
-    for key, (base, tax) in _sums([e for note in notes for e in note.breakdown]).items():
+    invoiced = tax_by_rate(invoice.breakdown)
+    for key, (base, tax) in tax_by_rate([e for note in notes for e in note.breakdown]).items():
         inv_base, inv_tax = invoiced.get(key, (Decimal(0), Decimal(0)))
         if base > inv_base or tax > inv_tax:
             problems.append(

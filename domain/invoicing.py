@@ -130,6 +130,25 @@ def tax_on(treatment: TaxTreatment, base: Decimal, currency: str) -> Decimal:
     return round_half_up(base * treatment.rate / 100, currency)
 
 
+def tax_by_rate(entries: Sequence[TaxBreakdown]) -> dict[TaxKey, tuple[Decimal, Decimal]]:
+    """Breakdown entries summed per rate: {rate: (base, tax)}."""
+    sums: dict[TaxKey, tuple[Decimal, Decimal]] = {}
+    for entry in entries:
+        base, tax = sums.get(entry.treatment.key, (Decimal(0), Decimal(0)))
+        sums[entry.treatment.key] = (base + entry.base, tax + entry.tax)
+    return sums
+
+
+def cumulative_tax(
+    treatment: TaxTreatment, base: Decimal, done: tuple[Decimal, Decimal], currency: str
+) -> Decimal:
+    """A document's tax on `base` at a rate on which earlier documents of the order took
+    `done` (base, tax): the tax of all of it, rounded once, less what they charged. Invoices
+    per wave and credit notes alike, so their tax per rate adds up to one rounding."""
+    done_base, done_tax = done
+    return tax_on(treatment, done_base + base, currency) - done_tax
+
+
 def notes_of(lines: Sequence[InvoiceLine]) -> list[str]:
     """The legal notes of the treatments used, each once, in line order."""
     notes: list[str] = []
@@ -197,17 +216,11 @@ def draft_invoice(
         if shipping.currency != currency:
             raise ValueError(f"shipping in {shipping.currency} on a {currency} invoice")
         drafts += _shipping_lines(shipping, lines, bill_to, rates, shipping_at_highest_rate)
-    done_base: dict[TaxKey, Decimal] = {}
-    done_tax: dict[TaxKey, Decimal] = {}
-    for entry in earlier:
-        key = entry.treatment.key
-        done_base[key] = done_base.get(key, Decimal(0)) + entry.base
-        done_tax[key] = done_tax.get(key, Decimal(0)) + entry.tax
+    done = tax_by_rate(earlier)
 
     def cumulative(treatment: TaxTreatment, base: Decimal) -> Decimal:
-        key = treatment.key
-        so_far = done_base.get(key, Decimal(0)) + base
-        tax = tax_on(treatment, so_far, currency) - done_tax.get(key, Decimal(0))
+        so_far = done.get(treatment.key, (Decimal(0), Decimal(0)))
+        tax = cumulative_tax(treatment, base, so_far, currency)
         return max(tax, round_half_up(Decimal(0), currency))  # an old invoice's rounding
 
     priced, breakdown, totals = price_lines(drafts, currency, cumulative)
