@@ -20,7 +20,7 @@ from starter.stack import (
     SQLITE_PRAGMAS,
     WorkerPool,
     embedded_unless_configured,
-    free_port,
+    free_ports,
     worker_env,
 )
 from workers.settings import Settings
@@ -81,16 +81,6 @@ def cpu_seconds(pids: list[int]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
-
-
-def distinct_ports(count: int) -> list[int]:
-    """`count` free ports, no two alike (a port probed free may be handed out again)."""
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def scrape(ports: list[int], metric: str, label: str | None = None) -> dict[str, float]:
@@ -306,7 +296,7 @@ def run_bench(
             worker_env(settings),
             workers,
             settings.home / "bench-workers.log",
-            metrics_ports=distinct_ports(workers),
+            metrics_ports=free_ports(workers),
         )
         pool.fill()
         pid = server.pid if server else None

@@ -40,7 +40,7 @@ from domain.order import Order
 from domain.statuses import OrderStatus
 from starter import orders
 from starter.cli import leave, report_unexpected
-from starter.stack import free_port
+from starter.stack import free_ports
 from workers.settings import Settings
 from workflows import search
 
@@ -194,12 +194,13 @@ async def stack(home: Path) -> AsyncIterator[tuple[Client, Settings, dict[str, S
     from starter.web.serving import serving_codec
     from workers.worker import build_worker
 
+    temporal, ui, codec = free_ports(3)
     base = Settings(
         home=home,
         temporal_address=None,
-        temporal_port=free_port(),
-        temporal_ui_port=free_port(),
-        codec_port=free_port(),
+        temporal_port=temporal,
+        temporal_ui_port=ui,
+        codec_port=codec,
         database_url=None,
         task_queue="ui-orders",
         carrier_latency_ms="1-5",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from starter.stack import free_port
+from starter.stack import free_port, free_ports
 from tests.payload_keys import TEST_PAYLOAD_ENV
 
 __all__ = ["free_port"]  # tests import it from here
@@ -42,12 +42,13 @@ def orderflow(
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    temporal, ui, codec = free_ports(3)
     env.update(
         {
             "ORDERFLOW_HOME": str(tmp_path / "state"),
-            "ORDERFLOW_TEMPORAL_PORT": str(free_port()),
-            "ORDERFLOW_TEMPORAL_UI_PORT": str(free_port()),
-            "ORDERFLOW_CODEC_PORT": str(free_port()),
+            "ORDERFLOW_TEMPORAL_PORT": str(temporal),
+            "ORDERFLOW_TEMPORAL_UI_PORT": str(ui),
+            "ORDERFLOW_CODEC_PORT": str(codec),
             "ORDERFLOW_CARRIER_LATENCY_MS": "1-5",
             "COLUMNS": "200",
             **TEST_PAYLOAD_ENV,  # the session client's key: CLI and in-process worker agree
