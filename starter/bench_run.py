@@ -115,6 +115,11 @@ def sticky_cache(ports: list[int]) -> int:
     return round(sum(scrape(ports, "temporal_sticky_cache_size").values()))
 
 
+def _accumulate(spent: dict[str, float], was: dict[str, float], now: dict[str, float]) -> None:
+    for name in now:  # a replaced worker starts from 0: never a negative share
+        spent[name] = spent.get(name, 0.0) + max(now[name] - was.get(name, 0.0), 0.0)
+
+
 class CpuMeter:
     """CPU per workflow, split by who spent it: the workers, the server, this client; and the
     workers' part spent inside each activity (their threads' CPU time)."""
@@ -137,14 +142,9 @@ class CpuMeter:
     def add(
         self, kind: str, before: tuple[dict[str, float], dict[str, float]], workflows: int
     ) -> None:
-        after = self.now()
-        for (was, now), spent in zip(
-            zip(before, after, strict=True),
-            (self.spent.setdefault(kind, {}), self.in_steps.setdefault(kind, {})),
-            strict=True,
-        ):
-            for name in now:  # a replaced worker starts from 0: never a negative share
-                spent[name] = spent.get(name, 0.0) + max(now[name] - was.get(name, 0.0), 0.0)
+        (processes, steps), (processes_now, steps_now) = before, self.now()
+        _accumulate(self.spent.setdefault(kind, {}), processes, processes_now)
+        _accumulate(self.in_steps.setdefault(kind, {}), steps, steps_now)
         self.counted[kind] = self.counted.get(kind, 0) + workflows
 
     def per_workflow_ms(self, kind: str) -> dict[str, float]:
