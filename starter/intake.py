@@ -85,9 +85,13 @@ class IntakeDesk:
         claim = Claim(channel=item.channel, order_id=order.order_id, references=references)
         bound = await asyncio.to_thread(bound_reference, self._engine, claim)
         if bound is None and await self._exists(order.order_id):
-            # The id is taken outside this channel (placed by hand, say): claim nothing.
-            why = f"order {order.order_id} already exists; order ids are used once"
-            return _placement(item, "conflict", why)
+            # Claimed and started by a delivery of the same order since we looked (its claim
+            # commits before its start, so a second look sees it): a replay. Else the id is
+            # taken outside this channel (placed by hand, say): claim nothing.
+            bound = await asyncio.to_thread(bound_reference, self._engine, claim)
+            if bound is None:
+                why = f"order {order.order_id} already exists; order ids are used once"
+                return _placement(item, "conflict", why)
         if bound is None:
             bound = await asyncio.to_thread(claim_references, self._engine, claim)
         if bound is not None:

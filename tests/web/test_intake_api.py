@@ -19,7 +19,15 @@ from domain.channels import read
 from domain.holds import ApprovalDecision, HoldType
 from domain.statuses import OrderStatus
 from starter import channels, orders
-from starter.intake import EXTERNAL_ID, Claim, IntakeDesk, claim_references, content_of
+from starter import intake as intake_desk
+from starter.intake import (
+    EXTERNAL_ID,
+    Claim,
+    IntakeDesk,
+    bound_reference,
+    claim_references,
+    content_of,
+)
 from starter.web.serving import serving
 from tests.factories import make_order
 from workers.settings import Settings
@@ -330,4 +338,35 @@ async def test_a_replay_while_the_first_delivery_is_still_starting_is_the_same_o
     handle = await orders.place(client, settings, item.order, existing_ok=True)  # the first
     assert (await handle.describe()).run_id == started.run_id
     assert (await desk.submit(item)).outcome == "replayed"
+    await orders.wait_for(client, f"shop-{shop_id}", OrderStatus.AWAITING_SHIPMENT, 30)
+
+
+async def test_a_delivery_that_looked_before_the_other_claimed_is_a_replay_not_a_conflict(
+    intake: Any, engine: Engine, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other race of two deliveries at once (seen once in CI: 201 and 409): the second
+    looks for the reference before the first has claimed it, and for the order after the
+    first has started it. An order placed by a delivery of the same webhook is a replay."""
+    _, settings = intake
+    shop_id, body = shopify_webhook()
+    config = channels.channel_named(settings, "shop")
+    [item] = read("shopify", body, "request", config, datetime.now(UTC)).orders
+    desk = IntakeDesk(client, settings, engine)
+    first_claim = Claim(
+        channel="shop",
+        order_id=item.order.order_id,
+        references=[(EXTERNAL_ID, item.external_id, content_of(item.order))],
+    )
+    looks: list[Any] = []
+
+    def looked_too_early(engine: Engine, claim: Claim) -> Any:
+        looks.append(claim)
+        return None if len(looks) == 1 else bound_reference(engine, claim)
+
+    monkeypatch.setattr(intake_desk, "bound_reference", looked_too_early)
+    assert claim_references(engine, first_claim) is None  # the first delivery claims
+    await orders.place(client, settings, item.order, existing_ok=True)  # and starts it
+    second = await desk.submit(item)  # looked for the reference before that, for the order after
+    assert (second.outcome, second.order_id) == ("replayed", item.order.order_id)
+    assert len(looks) == 2
     await orders.wait_for(client, f"shop-{shop_id}", OrderStatus.AWAITING_SHIPMENT, 30)
