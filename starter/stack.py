@@ -3,6 +3,7 @@
 import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from temporalio.client import Client
 
@@ -90,40 +92,78 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+BUSY = re.compile(r"listen tcp [^\s:]+:(\d+): bind: address already in use")
+START_ATTEMPTS = 3
+
+
 @contextlib.contextmanager
 def dev_server(
     settings: Settings, *, ui: bool = True, timeout: float = 60
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run the embedded Temporal server for the duration of the block."""
+    """Run the embedded Temporal server for the duration of the block.
+
+    The CLI picks its HTTP API and metrics ports itself (free when it looked, not always when
+    it binds: another process on the machine may take one in between), so a start that fails
+    only because such a port was taken is tried again, at most START_ATTEMPTS times.
+    """
     if port_open(settings.temporal_port):
         raise StackError(
             f"port {settings.temporal_port} is taken: is another Temporal server "
             "running? (set ORDERFLOW_TEMPORAL_PORT or ORDERFLOW_TEMPORAL_ADDRESS)"
         )
     settings.home.mkdir(parents=True, exist_ok=True)
-    log = (settings.home / "temporal.log").open("ab")
-    process = subprocess.Popen(
-        dev_server_command(settings, ui=ui), stdout=log, stderr=log, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while not port_open(settings.temporal_port):
-            if process.poll() is not None:
-                raise StackError(
-                    f"temporal server exited ({process.returncode}); "
-                    f"see {settings.home / 'temporal.log'}"
-                )
-            if time.monotonic() > deadline:
-                raise StackError(f"temporal server not up after {timeout:.0f}s")
-            time.sleep(0.2)
-        yield process
-    finally:
-        process.terminate()
+    with (settings.home / "temporal.log").open("ab") as log:
+        process = _start(settings, ui, log, timeout)
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            yield process
+        finally:
+            _stop(process)
+
+
+def _start(settings: Settings, ui: bool, log: BinaryIO, timeout: float) -> subprocess.Popen[bytes]:
+    log_path = Path(log.name)
+    attempt = 1
+    while True:
+        started_at = log_path.stat().st_size
+        process = subprocess.Popen(
+            dev_server_command(settings, ui=ui), stdout=log, stderr=log, start_new_session=True
+        )
+        try:
+            busy = _wait_until_up(process, settings.temporal_port, log_path, started_at, timeout)
+        except BaseException:
+            _stop(process)
+            raise
+        if busy is None:
+            return process
+        if attempt == START_ATTEMPTS or port_open(settings.temporal_port):
+            raise StackError(f"temporal server exited: {busy}; see {log_path}")
+        attempt += 1
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _wait_until_up(
+    process: subprocess.Popen[bytes], port: int, log_path: Path, started_at: int, timeout: float
+) -> str | None:
+    """None once `port` answers; the failed bind's words if the server exited on a busy port."""
+    deadline = time.monotonic() + timeout
+    while not port_open(port):
+        if process.poll() is not None:
+            said = log_path.read_bytes()[started_at:].decode(errors="replace")
+            taken = BUSY.findall(said)
+            if taken:
+                return f"port {taken[-1]} was taken"
+            raise StackError(f"temporal server exited ({process.returncode}); see {log_path}")
+        if time.monotonic() > deadline:
+            raise StackError(f"temporal server not up after {timeout:.0f}s")
+        time.sleep(0.2)
+    return None
 
 
 @contextlib.contextmanager

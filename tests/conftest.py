@@ -110,12 +110,20 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
     ]
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
-    env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter(Settings()),  # the session's payload key
-        dev_server_existing_path=temporal_binary(),
-        search_attributes=search.ALL,
-        dev_server_extra_args=args,
-    )
+    for attempt in range(1, 4):
+        try:
+            env = await WorkflowEnvironment.start_local(
+                data_converter=data_converter(Settings()),  # the session's payload key
+                dev_server_existing_path=temporal_binary(),
+                search_attributes=search.ALL,
+                dev_server_extra_args=args,
+            )
+            break
+        except RuntimeError as error:
+            # The CLI picks its HTTP API and metrics ports itself; another test's process may
+            # bind one first (starter.stack.dev_server retries the same way).
+            if attempt == 3 or "Failed starting Temporal dev server" not in str(error):
+                raise
     yield env
     await env.shutdown()
 

@@ -4,7 +4,6 @@ start them again, and the escalation still fires at the right time."""
 import asyncio
 import contextlib
 import os
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from domain.holds import ApprovalDecision, Tier
 from domain.state import OrderState
 from domain.statuses import OrderStatus
 from starter import orders
-from starter.stack import dev_server
+from starter.stack import dev_server, free_ports
 from tests.factories import make_order, new_sku, steps_of
 from tests.worker_process import Process, kill, start_worker
 from workers.client import connect
@@ -33,12 +32,6 @@ from workflows import search
 
 ESCALATE_AFTER = timedelta(seconds=8)
 SLACK = timedelta(seconds=6)  # a workflow task after a restart may wait for the new worker
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -133,11 +126,11 @@ async def test_escalation_fires_on_time_after_worker_and_server_restart(
     engine: Engine, database_url: str, tmp_path: Path
 ) -> None:
     began = time.monotonic()
-    port = free_port()
+    port, ui_port = free_ports(2)
     settings = Settings(
         home=tmp_path / "state",
         temporal_port=port,
-        temporal_ui_port=free_port(),
+        temporal_ui_port=ui_port,
         temporal_address=f"127.0.0.1:{port}",
         task_queue=f"timers-{uuid.uuid4().hex[:8]}",
         database_url=database_url,
@@ -218,8 +211,9 @@ async def test_escalation_fires_on_time_after_worker_and_server_restart(
 
 
 async def test_dev_server_starts_with_a_fresh_home(tmp_path: Path) -> None:
+    port, ui_port = free_ports(2)
     settings = Settings(
-        home=tmp_path / "fresh" / "state", temporal_port=free_port(), temporal_ui_port=free_port()
+        home=tmp_path / "fresh" / "state", temporal_port=port, temporal_ui_port=ui_port
     )
     server = Server(settings)
     try:
