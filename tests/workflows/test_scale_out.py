@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.enums.v1 import DescribeTaskQueueMode, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue, TaskQueueVersionSelection
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
@@ -47,22 +47,32 @@ async def workers_of(client: Client, order_id: str) -> set[int]:
 
 async def polling(client: Client, settings: Settings, pids: list[int], timeout: float = 60) -> None:
     """Until every worker process polls the task queue for workflow tasks and activities, so
-    a batch placed now can reach each of them (a worker still starting would get nothing)."""
+    a batch placed now can reach each of them (a worker still starting would get nothing).
+
+    Asked of every partition of the queue (the enhanced description): the plain one answers for
+    the root partition only, where an idle worker's long poll on another partition may show up
+    only when it expires, a minute later."""
+    kinds = [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        seen: list[set[int]] = []
-        for kind in (
-            TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        ):
-            described = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=settings.task_queue),
-                    task_queue_type=kind,
-                )
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=settings.task_queue),
+                api_mode=DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+                versions=TaskQueueVersionSelection(unversioned=True),
+                task_queue_types=kinds,
+                report_pollers=True,
             )
-            found = (IDENTITY.match(p.identity) for p in described.pollers)
+        )
+        seen: list[set[int]] = []
+        for kind in kinds:
+            pollers = [
+                poller
+                for version in described.versions_info.values()
+                for poller in version.types_info[kind].pollers
+            ]
+            found = (IDENTITY.match(p.identity) for p in pollers)
             seen.append({int(m.group(1)) for m in found if m})
         if all(set(pids) <= pollers for pollers in seen):
             return
