@@ -22,7 +22,7 @@ from activities.db.models import (
     utcnow,
 )
 from activities.db.models import StockReceipt as StockReceiptRecord
-from domain.fulfilment import AllocationResult, Demand, Reservation, WarehouseCandidate
+from domain.fulfilment import Allocation, AllocationResult, Demand, Reservation, WarehouseCandidate
 from domain.routing import RoutingRules, plan_fulfilment
 from domain.statuses import FulfilmentPolicy, OrderStatus
 from domain.steps import ReserveRequest, ShipmentEvent, StatusChange
@@ -78,6 +78,7 @@ class InventoryActivities:
             )
             reservations: list[Reservation] = []
             if not hold_nothing:
+                _claim_capacity(session, order.order_id, decision.allocations)
                 for allocation in decision.allocations:
                     for line in allocation.lines:
                         _hold(session, order.order_id, request.round, allocation.warehouse, line)
@@ -248,15 +249,7 @@ def _candidates(session: Session, skus: list[str]) -> list[WarehouseCandidate]:
     for row in session.execute(stock_query.order_by(Stock.sku, Stock.warehouse)):
         free = row.on_hand - row.reserved - row.safety_stock
         available.setdefault(row.warehouse, {})[row.sku] = max(free, 0)
-    midnight = datetime.combine(utcnow().date(), time.min, tzinfo=utcnow().tzinfo)
-    used_today: dict[str, int] = {
-        warehouse: count
-        for warehouse, count in session.execute(
-            select(StockReservation.warehouse, func.count(func.distinct(StockReservation.order_id)))
-            .where(StockReservation.created_at >= midnight, StockReservation.state != "RELEASED")
-            .group_by(StockReservation.warehouse)
-        ).all()
-    }
+    used_today = _orders_today(session)
     warehouses = select(
         Warehouse.code,
         Warehouse.country,
@@ -275,6 +268,57 @@ def _candidates(session: Session, skus: list[str]) -> list[WarehouseCandidate]:
         )
         for w in session.execute(warehouses)
     ]
+
+
+def _orders_today(
+    session: Session, warehouses: list[str] | None = None, *, other_than: str | None = None
+) -> dict[str, int]:
+    """Orders holding (or having shipped) stock from each warehouse since midnight: its
+    daily capacity used; of `warehouses` only, and not counting `other_than`, if given."""
+    midnight = datetime.combine(utcnow().date(), time.min, tzinfo=utcnow().tzinfo)
+    query = (
+        select(StockReservation.warehouse, func.count(func.distinct(StockReservation.order_id)))
+        .where(StockReservation.created_at >= midnight, StockReservation.state != "RELEASED")
+        .group_by(StockReservation.warehouse)
+    )
+    if warehouses is not None:
+        query = query.where(StockReservation.warehouse.in_(warehouses))
+    if other_than is not None:
+        query = query.where(StockReservation.order_id != other_than)
+    return {warehouse: count for warehouse, count in session.execute(query).all()}
+
+
+def _claim_capacity(session: Session, order_id: str, allocations: list[Allocation]) -> None:
+    """Make sure the warehouses the plan chose still have a slot today, before holding there.
+
+    The plan counted each warehouse's orders today before it chose; on PostgreSQL another
+    reservation (of other SKUs: the stock rows it locks are not ours) may have taken the last
+    slot since. So the chosen warehouses' rows are locked, in one order, and counted again:
+    the reservations that took the lock before us have committed, the ones after us wait. If a
+    slot went meanwhile, a retryable error makes the step route again with the new counts.
+    SQLite needs nothing: `BEGIN IMMEDIATE` let no other writer in since the plan counted.
+
+    Raises:
+        ApplicationError: type "CapacityTaken" (retryable).
+    """
+    chosen = sorted({allocation.warehouse for allocation in allocations})
+    if not chosen or session.get_bind().dialect.name != "postgresql":
+        return
+    capacity = dict(
+        session.execute(
+            select(Warehouse.code, Warehouse.daily_capacity)
+            .where(Warehouse.code.in_(chosen))
+            .order_by(Warehouse.code)
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE: reservations' inserts go on
+        ).all()
+    )
+    others = _orders_today(session, chosen, other_than=order_id)
+    full = [code for code in chosen if others.get(code, 0) >= capacity[code]]
+    if full:
+        raise ApplicationError(
+            f"the last of today's capacity at {', '.join(full)} was taken meanwhile; routing again",
+            type="CapacityTaken",
+        )
 
 
 def _holds(

@@ -1,0 +1,132 @@
+"""A warehouse ships at most its daily capacity of orders, however many reserve at once.
+
+Reservations of different SKUs lock different stock rows, so nothing but the capacity check
+stands between two of them and the last slot of the day."""
+
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import Engine
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities import inventory
+from activities.catalog import load_catalog
+from activities.inventory import InventoryActivities
+from domain.fulfilment import AllocationResult
+from domain.routing import DEFAULT_RULES, plan_fulfilment
+from domain.statuses import FulfilmentPolicy
+from domain.steps import ReserveRequest
+from tests.factories import make_order, new_sku
+from tests.integration.test_inventory_concurrency import DESTINATION, held, race
+
+GATE_TIMEOUT = 30
+
+
+def new_warehouse(engine: Engine, capacity: int) -> str:
+    """A warehouse of its own in Amsterdam (the orders' nearest), `capacity` orders a day."""
+    code = f"W{uuid.uuid4().hex[:6].upper()}"
+    load_catalog(
+        engine,
+        {
+            "warehouses": [
+                {
+                    "code": code,
+                    "name": "test warehouse",
+                    "country": "NL",
+                    "latitude": 52.37,
+                    "longitude": 4.9,
+                    "daily_capacity": capacity,
+                }
+            ]
+        },
+    )
+    return code
+
+
+def request_for(sku: str) -> ReserveRequest:
+    assert DESTINATION is not None
+    return ReserveRequest(
+        order=make_order({sku: 1}),
+        destination=DESTINATION,
+        promised_days=5,
+        policy=FulfilmentPolicy.SHIP_WHEN_AVAILABLE,
+    )
+
+
+def at(engine: Engine, warehouse: str, skus: list[str]) -> set[str]:
+    """The orders holding stock at `warehouse`."""
+    return {
+        order_id
+        for sku in skus
+        for order_id, per_warehouse in held(engine, sku).items()
+        if warehouse in per_warehouse
+    }
+
+
+def test_twenty_orders_of_twenty_skus_at_once_fill_the_capacity_and_no_more(
+    engine: Engine,
+) -> None:
+    warehouse = new_warehouse(engine, capacity=5)
+    skus = [new_sku(engine, {warehouse: 3}) for _ in range(20)]  # only there: the rest wait
+
+    outcomes = race(engine, [request_for(sku) for sku in skus])
+
+    assert all(isinstance(o, AllocationResult) for o in outcomes), outcomes
+    filled = [o for o in outcomes if isinstance(o, AllocationResult) and o.reservations]
+    waiting = [o for o in outcomes if isinstance(o, AllocationResult) and o.backordered]
+    assert len(filled) == 5 and len(waiting) == 15
+    assert len(at(engine, warehouse, skus)) == 5
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_last_slot_taken_while_an_order_was_routing_sends_it_elsewhere(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL, where two writers run at once (SQLite takes them in turn). The first order
+    counts the slot free, and is held right after its plan; the second takes the slot; the
+    first, let go, must not hold there too."""
+    warehouse = new_warehouse(engine, capacity=1)
+    first_sku, second_sku = new_sku(engine, {warehouse: 3}), new_sku(engine, {warehouse: 3})
+    first, second = request_for(first_sku), request_for(second_sku)
+    planned, go = threading.Event(), threading.Event()
+
+    def first_waits_after_planning(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        decision = plan_fulfilment(*args, **kwargs)  # type: ignore[arg-type]
+        if threading.current_thread().name == "first" and not planned.is_set():
+            planned.set()
+            assert go.wait(GATE_TIMEOUT)
+        return decision
+
+    monkeypatch.setattr(inventory, "plan_fulfilment", first_waits_after_planning)
+    activities = InventoryActivities(engine, DEFAULT_RULES)
+    outcome: list[AllocationResult | ApplicationError] = []
+
+    def reserve_first() -> None:
+        try:
+            outcome.append(ActivityEnvironment().run(activities.reserve_inventory, first))
+        except ApplicationError as error:
+            outcome.append(error)
+
+    routing = threading.Thread(target=reserve_first, name="first")
+    routing.start()
+    try:
+        assert planned.wait(GATE_TIMEOUT)
+        taken = ActivityEnvironment().run(activities.reserve_inventory, second)
+        assert [r.warehouse for r in taken.reservations] == [warehouse]
+    finally:
+        go.set()
+        routing.join(GATE_TIMEOUT)
+
+    (refused,) = outcome
+    assert isinstance(refused, ApplicationError), refused  # a retry, not a second holder
+    assert refused.type == "CapacityTaken" and not refused.non_retryable
+    assert refused.message == (
+        f"the last of today's capacity at {warehouse} was taken meanwhile; routing again"
+    )
+    assert at(engine, warehouse, [first_sku, second_sku]) == {second.order.order_id}
+
+    retried = ActivityEnvironment().run(activities.reserve_inventory, first)  # Temporal retries
+    assert retried.reservations == [] and [d.sku for d in retried.backordered] == [first_sku]
+    assert at(engine, warehouse, [first_sku, second_sku]) == {second.order.order_id}
