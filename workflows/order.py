@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.statuses import OrderStatus
     from domain.steps import EditedOrder, ValidatedOrder
     from domain.validation import address_problems
-    from workflows import metrics
+    from workflows import metrics, versions
     from workflows.approval_gate import ApprovalGate
     from workflows.journal import OrderCancelled
     from workflows.messages import NO_PAYLOAD, parse, parse_text, refusals
@@ -39,18 +39,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.returns_desk import ReturnDesk
     from workflows.steps import INTAKE_FAILURES, BusinessFailure, run_step
     from workflows.stock_waves import StockWaves
+    from workflows.versions import (
+        AUDIT_IN_MAIN_LOOP,
+        RETURNS_IN_A_FRESH_RUN,
+        TELL_OPERATIONS_ON_FAILURE,
+    )
 
-
-AUDIT_IN_MAIN_LOOP = "approval-audited-by-main-loop"
-"""Patch id: approvals are audited by the main loop, not by the handler (see README,
-"Changing the workflow"); remove the old branch once no order started before it runs."""
-
-RETURNS_IN_A_FRESH_RUN = "returns-in-a-fresh-run"
-"""Patch id: an invoiced order continues as new for its return window, and again whenever
-Temporal suggests it; orders already in their return window finish in the run they have."""
-
-TELL_OPERATIONS_ON_FAILURE = "tell-operations-on-failure"
-"""Patch id: a FAILED order notifies operations (and mails them where SMTP is configured)."""
 
 STOCK_ARRIVED_DESCRIPTION = (
     "internal: sent by goods-in (StockReceiptWorkflow, via its offer_stock activity) to a "
@@ -104,6 +98,7 @@ class OrderWorkflow(StockWaves):  # StockWaves < PaymentHold < ApprovalStage < O
     @workflow.run
     async def run(self, placed: Order | ContinuedOrder) -> OrderState:
         """An order from placement, or (ContinuedOrder) an invoiced one in its return window."""
+        versions.decide_at_start()
         try:
             if isinstance(placed, ContinuedOrder):
                 await self._stay_open_for_returns(placed.sla, fresh_run_now=False)
@@ -117,7 +112,7 @@ class OrderWorkflow(StockWaves):  # StockWaves < PaymentHold < ApprovalStage < O
             await self.move(
                 final, f"{failure.kind}: {failure}", step="closed", actor=actor or "orderflow"
             )
-            if final == OrderStatus.FAILED and workflow.patched(TELL_OPERATIONS_ON_FAILURE):
+            if final == OrderStatus.FAILED and versions.patched(TELL_OPERATIONS_ON_FAILURE):
                 await self.tell_operations(
                     "failed", f"FAILED: {failure.kind}: {failure}", "order_failed"
                 )
@@ -215,7 +210,7 @@ class OrderWorkflow(StockWaves):  # StockWaves < PaymentHold < ApprovalStage < O
 
     async def _open_returns(self, sla: SlaPolicy) -> None:
         """Versioned: orders invoiced before the patch keep their window in the same run."""
-        if workflow.patched(RETURNS_IN_A_FRESH_RUN):
+        if versions.patched(RETURNS_IN_A_FRESH_RUN):
             await self._stay_open_for_returns(sla, fresh_run_now=True)
         else:
             await self._returns.stay_open(sla, lambda: False)
@@ -277,7 +272,7 @@ class OrderWorkflow(StockWaves):  # StockWaves < PaymentHold < ApprovalStage < O
         Versioned: orders started before this change audited the release in the handler
         itself, and replay that way (patch "approval-audited-by-main-loop").
         """
-        if workflow.patched(AUDIT_IN_MAIN_LOOP):
+        if versions.patched(AUDIT_IN_MAIN_LOOP):
             with refusals():
                 return self.take_release(decision)
         with refusals():

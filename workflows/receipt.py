@@ -9,6 +9,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities
     from domain.statuses import OrderStatus
     from domain.stock import ReceiptOutcome, StockOffer, StockReceipt
+    from workflows import versions
     from workflows.steps import run_step
 
 
@@ -23,6 +24,7 @@ class StockReceiptWorkflow:
 
     @workflow.run
     async def run(self, receipt: StockReceipt) -> ReceiptOutcome:
+        versions.decide_at_start()
         booked: bool = await run_step(
             InventoryActivities.receive_stock,
             receipt,

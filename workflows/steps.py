@@ -9,6 +9,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 from temporalio.workflow import ActivityCancellationType
 
+from workflows import versions
+from workflows.versions import LOCAL_DATABASE_STEPS, LOCAL_FIRST_PATCH
+
 # Typed business failures: the order cannot go on, retrying would not help.
 BUSINESS_FAILURES = frozenset(
     {
@@ -83,10 +86,6 @@ round trip through the server each. Steps that call the outside world (gateway, 
 notifications, the other orders) stay ordinary activities: they are slow, may retry for long,
 heartbeat, or must be cancellable on their own."""
 
-LOCAL_DATABASE_STEPS = "database-steps-local"
-"""Patch id: orders started before it run every step as an ordinary activity to the end."""
-
-
 LOCAL_FIRST = {
     "authorize_payment": 3,
     "void_authorization": 3,
@@ -102,15 +101,10 @@ to the order's history, where a local activity retrying for hours would add a wo
 every few seconds. A booking's attempt budget counts its quick attempt; a cancel waits for a
 local attempt to finish as it does for an ordinary one (WAIT_CANCELLATION_COMPLETED)."""
 
-LOCAL_FIRST_PATCH = "outside-calls-local-first"
-"""Patch id: orders started before it call the gateway and the carriers through ordinary
-activities only."""
-
 
 def _runs_locally(activity: Callable[..., Any], heartbeat: timedelta | None) -> bool:
-    # patched() is asked at the run's first database step and remembered for the whole run.
     name = getattr(activity, "__name__", "")
-    return name in DATABASE_STEPS and heartbeat is None and workflow.patched(LOCAL_DATABASE_STEPS)
+    return name in DATABASE_STEPS and heartbeat is None and versions.patched(LOCAL_DATABASE_STEPS)
 
 
 def _quick_attempts(activity: Callable[..., Any], attempts: int | None) -> int:
@@ -119,7 +113,7 @@ def _quick_attempts(activity: Callable[..., Any], attempts: int | None) -> int:
     quick = LOCAL_FIRST.get(getattr(activity, "__name__", ""), 0)
     if attempts is not None:
         quick = min(quick, attempts - 1)
-    return quick if quick > 0 and workflow.patched(LOCAL_FIRST_PATCH) else 0
+    return quick if quick > 0 and versions.patched(LOCAL_FIRST_PATCH) else 0
 
 
 def _final(error: ActivityError | ApplicationError) -> bool:

@@ -25,20 +25,11 @@ with workflow.unsafe.imports_passed_through():
         ReserveRequest,
         ValidatedOrder,
     )
+    from workflows import versions
     from workflows.journal import OrderCancelled
     from workflows.payment_hold import PaymentHold, PaymentRefused
     from workflows.steps import BusinessFailure, run_step
-
-
-CAPTURE_PER_WAVE = "capture-per-wave"
-"""Patch id: each wave of parcels is captured and invoiced once it is delivered, and a lapsed
-card authorisation is renewed before a wave is booked and before a capture; orders that got
-past their first booking before it capture once, at the end."""
-
-
-ROUTED_WITH_BOOKING = "routed-with-booking"
-"""Patch id: a wave's ROUTED line is written to the read model by the booking step, in its
-transaction (one database step less per wave); orders routed before it wrote it themselves."""
+    from workflows.versions import CAPTURE_PER_WAVE, ROUTED_WITH_BOOKING
 
 
 class StockWaves(PaymentHold):
@@ -79,12 +70,12 @@ class StockWaves(PaymentHold):
                 requests = self._restock_requests
                 allocation = await self._reserve(v, round_)
                 self._restock_attempts = requests
-            if workflow.patched(CAPTURE_PER_WAVE):
+            if versions.patched(CAPTURE_PER_WAVE):
                 await self._authorised_for_the_rest(v)
             wave += 1
             summary = allocation.decision.summary if allocation.decision else "routed"
             routed: str | None = summary
-            if workflow.patched(ROUTED_WITH_BOOKING):
+            if versions.patched(ROUTED_WITH_BOOKING):
                 self.note(OrderStatus.ROUTED, summary)  # the booking step writes its line
             else:
                 await self.move(OrderStatus.ROUTED, summary, step=wave_step("routed", wave))
@@ -115,7 +106,7 @@ class StockWaves(PaymentHold):
             await self._parcels.follow(v.sla, v.promised_date)
             if not allocation.backordered:
                 return
-            if workflow.patched(CAPTURE_PER_WAVE):
+            if versions.patched(CAPTURE_PER_WAVE):
                 await self.bill_delivered(v, final=False)
             allocation = allocation.model_copy(update={"reservations": []})
             after_wave = True
@@ -282,7 +273,7 @@ class StockWaves(PaymentHold):
         Nothing to bill (every parcel lost, or only 0.00 lines): the authorisation is voided.
         Versioned: orders past their first booking before capture per wave capture once, here.
         """
-        if workflow.patched(CAPTURE_PER_WAVE):
+        if versions.patched(CAPTURE_PER_WAVE):
             await self.bill_delivered(v, final=True)
             captures = self._state.captures
             if not captures and not self._unpaid:

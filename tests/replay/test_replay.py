@@ -10,8 +10,11 @@ before "returns-in-a-fresh-run" (28bf278: their return windows replay through it
 branch); `histories/fresh-run/` the same paths by the version with it (an invoiced order
 continues as new, so its return window is a second file, `<path>.run2.json`); and
 `histories/local-steps/` by the version whose database steps are local activities (patch
-"database-steps-local": the older files replay with every step an ordinary activity). A change
-that would break orders already running makes their replay fail here.
+"database-steps-local": the older files replay with every step an ordinary activity); and
+`histories/decided-at-start/` by the version whose runs decide their version in their first
+workflow task (patch "patches-decided-at-start", workflows/versions.py: the older files ask
+each patch where they always did). A change that would break orders already running makes
+their replay fail here.
 
 When a change is deliberate (and patched with `workflow.patched`), keep the old folders and
 record the current version's goldens beside them (a few seconds, its own dev server):
@@ -42,7 +45,7 @@ from tests.replay import scenarios
 from workers.codec import data_converter
 from workers.settings import Settings
 from workers.worker import BASELINES
-from workflows import search
+from workflows import search, versions
 from workflows.order import OrderWorkflow
 from workflows.receipt import StockReceiptWorkflow, receipt_workflow_id
 
@@ -52,6 +55,7 @@ PATHS = (
     HISTORIES / "fresh-run",
     HISTORIES / "local-steps",
     HISTORIES / "operators",
+    HISTORIES / "decided-at-start",
 )
 GOLDEN = ("completed", "cancelled", "approved")
 PATH_NAMES = (  # every path of an order that has a golden of the current version
@@ -123,7 +127,30 @@ async def test_live_histories_replay(client: Client, settings: Settings, engine:
         raise AssertionError(f"scenario {name} failed: {error!r}") from error
     assert sorted(ids) == sorted(scenarios.GOLDENS)
     runs = await asyncio.gather(*(scenarios.runs_of(client, i) for i in ids.values()))
-    await replay([history for histories in runs for history in histories])
+    histories = [history for histories in runs for history in histories]
+    for history in histories:
+        decided = [("first task", versions.DECIDED_AT_START)]
+        assert patches_of(history) == decided, history.workflow_id
+    await replay(histories)
+
+
+def patches_of(history: WorkflowHistory) -> list[tuple[str, str]]:
+    """The run's patch markers: (in its "first task" or "later", patch id). A run decides its
+    version when it starts (workflows/versions.py): a patch recorded in a later workflow task
+    could be looked for in the wrong one by a replay."""
+    found, tasks = [], 0
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            tasks += 1
+        marker = event.marker_recorded_event_attributes
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and marker.marker_name == (
+            "core_patch"
+        ):
+            [patch] = data_converter(Settings()).payload_converter.from_payloads(
+                list(marker.details["patch-data"].payloads), [dict]
+            )
+            found.append(("first task" if tasks == 1 else "later", patch["id"]))
+    return found
 
 
 @pytest.mark.parametrize(
@@ -189,3 +216,11 @@ async def test_the_fresh_run_change_needs_its_patch() -> None:
     with pytest.raises(workflow.NondeterminismError):
         await replay([old], UnpatchedFreshRun)
     await replay([old], OrderWorkflow)
+
+
+def test_before_the_version_was_decided_at_start_patches_came_later() -> None:
+    """Negative control for the check on live histories: an order of the version before
+    "patches-decided-at-start" asked for its fresh return run when invoiced, tasks later."""
+    old = golden(HISTORIES / "fresh-run" / "return-partial-refund.json")
+    assert ("later", versions.RETURNS_IN_A_FRESH_RUN) in patches_of(old)
+    assert versions.DECIDED_AT_START not in {patch for _, patch in patches_of(old)}
