@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
     DefaultPayloadConverter,
+    EncodingPayloadConverter,
     JSONPlainPayloadConverter,
 )
 
@@ -40,15 +41,26 @@ class _PydanticJSON(PydanticJSONPlainPayloadConverter):
         return adapter.validate_json(payload.data)
 
 
+_CONVERTERS: dict[bytes, EncodingPayloadConverter] = {
+    c.encoding.encode(): c
+    for c in (
+        _PydanticJSON() if isinstance(c, JSONPlainPayloadConverter) else c
+        for c in DefaultPayloadConverter.default_encoding_payload_converters
+    )
+}
+"""The converters by encoding, built once: none keeps state of its own (ours shares the
+adapters above; the SDK's are plain functions of the value), so every instance shares them."""
+
+
 class PayloadConverter(CompositePayloadConverter):
     """The SDK's default converters, JSON replaced by pydantic's (as
-    `temporalio.contrib.pydantic.PydanticPayloadConverter`), its adapters shared."""
+    `temporalio.contrib.pydantic.PydanticPayloadConverter`), its adapters shared.
+
+    Made often: the SDK makes a data converter, so a payload converter, for each workflow
+    activation it encodes or decodes and for each activity task, and a new pydantic converter
+    builds a serializer and a cache of its own (a few percent of a worker's CPU per order,
+    README "Speed"); an instance here only points at the shared converters.
+    """
 
     def __init__(self) -> None:
-        json = _PydanticJSON()
-        super().__init__(
-            *(
-                json if isinstance(c, JSONPlainPayloadConverter) else c
-                for c in DefaultPayloadConverter.default_encoding_payload_converters
-            )
-        )
+        self.converters = _CONVERTERS
