@@ -22,7 +22,7 @@ from tests.gates import assert_invariants
 from tests.workflows.test_order_lifecycle import ship_and_deliver
 from workers.settings import Settings
 from workers.worker import build_activities
-from workflows import search
+from workflows import search, versions
 from workflows.order import OrderWorkflow
 
 UNITS = 4
@@ -117,14 +117,19 @@ def worker_running(client: Client, settings: Settings, engine: Engine, cls: type
 
 @pytest.mark.settings(return_window="8s")
 async def test_an_order_invoiced_before_the_change_finishes_on_the_new_code(
-    client: Client, settings: Settings, engine: Engine
+    client: Client, settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sku = new_sku(engine, {"AMS": 10})
     order = make_order({sku: 2})
+    # That code was also older than "patches-decided-at-start": each patch asked where it is
+    # used (the worker runs in this process, so its module is this one).
+    monkeypatch.setattr(versions, "decide_at_start", lambda: None)
+    monkeypatch.setattr(versions, "patched", workflow.patched)
     async with worker_running(client, settings, engine, OrderWorkflowBeforeTheFreshRun):
         await orders.place(client, settings, order)
         await ship_and_deliver(client, order.order_id)
         await orders.wait_for(client, order.order_id, OrderStatus.COMPLETED, 30)
+    monkeypatch.undo()
 
     # The new code takes over a run that entered its return window under the old code: it
     # replays it through the unpatched branch and goes on in the same run.
