@@ -1,30 +1,21 @@
 """The worker's payload converter writes what the SDK's pydantic converter writes (so every
 recorded history still replays), and reads it back, whichever of its instances does."""
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 
 from domain.order import Order
-from domain.state import OrderState
 from domain.statuses import OrderStatus
+from domain.steps import StatusChange
 from tests.factories import make_order
 from workers.converter import PayloadConverter
 
 ORDER = make_order({"SKU-1": 2, "SKU-2": 1}, price="19.99")
 VALUES: list[Any] = [
     ORDER,
-    OrderState(
-        order_id=ORDER.order_id,
-        status=OrderStatus.RECEIVED,
-        customer_id=ORDER.customer_id,
-        channel=ORDER.channel.value,
-        currency=ORDER.currency,
-        lines=[line.model_dump(mode="json") for line in ORDER.lines],
-        promised_date=date(2026, 12, 3),
-    ),
+    StatusChange(order_id=ORDER.order_id, step="validated", status=OrderStatus.VALIDATED),
     Decimal("10.05"),
     None,
     b"\x00raw",
@@ -42,7 +33,7 @@ def test_payloads_are_the_sdk_pydantic_converters_byte_for_byte() -> None:
 
 def test_any_instance_reads_what_another_wrote() -> None:
     written = PayloadConverter().to_payloads(VALUES)
-    hints: list[type] = [Order, OrderState, Decimal, type(None), bytes, dict]
+    hints: list[type] = [Order, StatusChange, Decimal, type(None), bytes, dict]
     assert PayloadConverter().from_payloads(written, hints) == VALUES
     assert PydanticPayloadConverter().from_payloads(written, hints) == VALUES
 
