@@ -1,11 +1,13 @@
 """`orderflow check`: the invariant audit over the read model and Temporal (fsck for orders)."""
 
 import asyncio
+import re
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.worker import Replayer
 
 from activities.db.models import OrderRecord
 from activities.invariants import Violation, check_database, exceptions
@@ -14,18 +16,29 @@ from starter.orders import runs_by_order
 from workers.settings import Settings
 from workflows import search
 
+FAILURE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+"""The SDK's failure, inside the replayer's debug text of it."""
+
 # A workflow task that failed this often in a row is not a blip: the order is wedged.
 FAILING_TASK_ATTEMPTS = 2
 
 
 async def check_orders(
-    client: Client, settings: Settings, engine: Engine, *, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    engine: Engine,
+    *,
+    task_queue: str | None = None,
+    replay: bool = False,
 ) -> dict[str, Any]:
     """Every rule; {"ok", "violations": [...], "exceptions": [...], "checked": {...}}.
 
     `task_queue` limits the audit to the orders started on it (a test's own orders).
+    `replay`: also replay each order's latest run with this code, as a worker would after a
+    restart or to answer a query (a history it cannot replay wedges the order then).
     """
-    temporal, checked, scope = await _check_workflows(client, engine, task_queue)
+    replayer = _replayer(client) if replay else None
+    temporal, checked, scope = await _check_workflows(client, engine, task_queue, replayer)
     violations = await asyncio.to_thread(
         check_database, engine, settings.approval_manager_threshold, scope
     )
@@ -40,10 +53,11 @@ async def check_orders(
 
 
 async def _check_workflows(
-    client: Client, engine: Engine, task_queue: str | None
+    client: Client, engine: Engine, task_queue: str | None, replayer: Replayer | None
 ) -> tuple[list[Violation], dict[str, int], set[str] | None]:
     """The read model's status matches each closed workflow's result; no running order has a
-    failing workflow task. Only the latest run of each order counts."""
+    failing workflow task; with a `replayer`, this code replays each history. Only the latest
+    run of each order counts."""
     statuses = await asyncio.to_thread(_read_model_statuses, engine)
     query = "WorkflowType = 'OrderWorkflow'"
     if task_queue:
@@ -53,6 +67,8 @@ async def _check_workflows(
     running = closed = 0
     for workflow_id, execution in sorted(latest.items()):
         order_id = search.order_id_of(workflow_id)
+        if replayer is not None:
+            found += await _replays(client, replayer, execution, order_id)
         if execution.status == WorkflowExecutionStatus.RUNNING:
             running += 1
             found += await _failing_task(client, workflow_id, order_id)
@@ -98,6 +114,39 @@ async def _failing_task(client: Client, workflow_id: str, order_id: str) -> list
             )
         ]
     return []
+
+
+def _replayer(client: Client) -> Replayer:
+    """Replays as the workers run: the same workflow code, converter and runner."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
+
+    from workflows.order import OrderWorkflow
+
+    return Replayer(
+        workflows=[OrderWorkflow],
+        data_converter=client.data_converter,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+
+
+async def _replays(
+    client: Client, replayer: Replayer, execution: WorkflowExecution, order_id: str
+) -> list[Violation]:
+    handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+    history = await handle.fetch_history()
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    if result.replay_failure is None:
+        return []
+    said = str(result.replay_failure)
+    why = FAILURE_MESSAGE.search(said)
+    return [
+        Violation(
+            order_id=order_id,
+            rule="replays",
+            detail="this code cannot replay the order's history: "
+            + (why.group(1) if why else said.splitlines()[0])[:300],
+        )
+    ]
 
 
 def _read_model_statuses(engine: Engine) -> dict[str, str]:

@@ -88,11 +88,23 @@ def report(
 
 
 @app.command(rich_help_panel=PANEL)
-def check(as_json: JsonFlag = False) -> None:
+def check(
+    as_json: JsonFlag = False,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="Also replay every order's history with this code, as a worker does after a "
+            "restart (run it before deploying a new version, and after an upgrade).",
+        ),
+    ] = False,
+) -> None:
     """Audit every order: stock, money, labels, approvals, workflows (exit 1 on a violation).
 
     Works with the stack running or not: with no ORDERFLOW_TEMPORAL_ADDRESS and nothing on
     the embedded port it starts the embedded server (its file keeps every order) for the audit.
+    With --replay, an order this code cannot replay is a violation ("replays"): a worker would
+    fail its workflow task once it had to replay it.
     """
     import contextlib
 
@@ -105,7 +117,7 @@ def check(as_json: JsonFlag = False) -> None:
     idle = not settings.temporal_address and not port_open(settings.temporal_port)
     try:
         with embedded_unless_configured(settings, ui=False) if idle else contextlib.nullcontext():
-            result = run(lambda client: check_orders(client, settings, engine))
+            result = run(lambda client: check_orders(client, settings, engine, replay=replay))
     finally:
         engine.dispose()
     if as_json:
