@@ -135,7 +135,9 @@ async def run_chaos(
                 status = "NO_ANSWER"  # a wedged workflow does not answer queries
                 report.busy.append(order.order_id)
             report.final[status] = report.final.get(status, 0) + 1
-        audit = await check_orders(client, settings, engine, task_queue=settings.task_queue)
+        audit = await check_orders(
+            client, settings, engine, task_queue=settings.task_queue, replay=True
+        )
         report.violations, report.exceptions = audit["violations"], audit["exceptions"]
     finally:
         pool.stop()

@@ -274,7 +274,8 @@ def chaos(
     seconds: Annotated[float, typer.Option(min=5, help="how long commands are sent")] = 120,
     as_json: JsonFlag = False,
 ) -> None:
-    """Random schedules of every command, with worker SIGKILLs; then `check` (exit 1 if not ok).
+    """Random schedules of every command, with worker SIGKILLs; then `check --replay` (exit 1
+    if not ok).
 
     Starts the embedded server unless ORDERFLOW_TEMPORAL_ADDRESS is set; workers are
     `orderflow worker` processes on a task queue of their own.
