@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from activities.db.models import OrderRecord
@@ -133,7 +134,12 @@ async def _replays(
     client: Client, replayer: Replayer, execution: WorkflowExecution, order_id: str
 ) -> list[Violation]:
     handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-    history = await handle.fetch_history()
+    try:
+        history = await handle.fetch_history()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:  # gone since the listing (retention)
+            return []
+        raise
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     if result.replay_failure is None:
         return []

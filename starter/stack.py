@@ -92,7 +92,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-BUSY = re.compile(r"listen tcp [^\s:]+:(\d+): bind: address already in use")
+BUSY = re.compile(r"listen tcp (?:\[[^\]]*\]|[^\s:]*):(\d+): bind: address already in use")
 START_ATTEMPTS = 3
 
 
