@@ -31,6 +31,7 @@ from starter.inventory import restock
 from starter.returns import inspect_return, receive_return, request_return
 from tests.factories import ADDRESSES, make_order, net30_customer, new_sku
 from tests.gates import GoAhead, held_activity
+from tests.workflows.test_payment_waves import IssuerGateway, lapsed
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows import search
@@ -385,6 +386,30 @@ async def lost(lab: Lab) -> Ids:
         state = await finished(lab, order_id, OrderStatus.COMPLETED)
         assert state.capture is None
     return {"lost": wid(order_id)}
+
+
+@scenario("payment-refused")
+async def payment_refused(lab: Lab) -> Ids:
+    """Delivered after the card's authorisation lapsed, the renewal declined, finance rejects
+    the PAYMENT hold: delivered, not billed (the path where a patch was once asked late)."""
+    settings = lab.settings(card_authorization_valid_for="2s", **SHORT)
+    issuer = IssuerGateway(
+        latency_ms=(1, 5), authorization_valid_for=settings.card_authorization_valid_for
+    )
+    async with lab.worker(settings, [issuer.authorize_payment(lab.engine, settings)]) as s:
+        order_id = await lab.place(s, {await lab.sku({"FRA": 2}): 2}, country="DE")
+        await orders.wait_for(lab.client, order_id, OrderStatus.AWAITING_SHIPMENT, 30)
+        await orders.notify_shipment(lab.client, order_id, "ship", None, "wms")
+        await until(lab, order_id, lapsed)
+        issuer.declining = True
+        await orders.notify_shipment(lab.client, order_id, "deliver", None, "carrier")
+        await until(lab, order_id, lambda st: st.status == OrderStatus.AWAITING_APPROVAL)
+        refusal = RejectionDecision(by="fiona.finance", reason="card blocked")
+        await orders.reject(lab.client, order_id, refusal)
+        state = await finished(lab, order_id, OrderStatus.COMPLETED)
+        said = [e.what for e in state.events]
+        assert not state.captures and "delivered, not billed: payment refused" in said, said
+    return {"payment-refused": wid(order_id)}
 
 
 async def returned(lab: Lab, order_id: str, sku: str, dispositions: list[Disposition]) -> str:
