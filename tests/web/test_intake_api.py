@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from activities.db.models import ChannelReference, OutboxEmail
 from domain.channels import read
+from domain.channels.records import ChannelOrder
 from domain.holds import ApprovalDecision, HoldType
 from domain.statuses import OrderStatus
 from starter import channels, orders
@@ -313,22 +314,30 @@ async def test_an_idempotency_key_answers_with_its_order_and_refuses_another_bod
     assert first.order_id in reused.json()["detail"]
 
 
+def one_webhook_two_deliveries(
+    intake: Any, engine: Engine, client: Client
+) -> tuple[Settings, int, ChannelOrder, IntakeDesk, Claim]:
+    """A Shopify order webhook as the intake reads it, the desk a second delivery goes
+    through, and the claim of its first delivery (which the test takes by hand)."""
+    _, settings = intake
+    shop_id, body = shopify_webhook()
+    config = channels.channel_named(settings, "shop")
+    [item] = read("shopify", body, "request", config, datetime.now(UTC)).orders
+    first_claim = Claim(
+        channel="shop",
+        order_id=item.order.order_id,
+        references=[(EXTERNAL_ID, item.external_id, content_of(item.order))],
+    )
+    return settings, shop_id, item, IntakeDesk(client, settings, engine), first_claim
+
+
 async def test_a_replay_while_the_first_delivery_is_still_starting_is_the_same_order(
     intake: Any, engine: Engine, client: Client
 ) -> None:
     """The race two deliveries of one webhook run: the first has claimed the reference but not
     started the workflow yet when the second arrives and starts it (it cannot tell a slow
     first delivery from a dead one). The first then starts too: the same workflow, placed."""
-    _, settings = intake
-    shop_id, body = shopify_webhook()
-    config = channels.channel_named(settings, "shop")
-    [item] = read("shopify", body, "request", config, datetime.now(UTC)).orders
-    desk = IntakeDesk(client, settings, engine)
-    first_claim = Claim(
-        channel="shop",
-        order_id=item.order.order_id,
-        references=[(EXTERNAL_ID, item.external_id, content_of(item.order))],
-    )
+    settings, shop_id, item, desk, first_claim = one_webhook_two_deliveries(intake, engine, client)
     assert claim_references(engine, first_claim) is None  # the first delivery, paused here
 
     second = await desk.submit(item)  # the second delivery heals the "crash"
@@ -347,16 +356,7 @@ async def test_a_delivery_that_looked_before_the_other_claimed_is_a_replay_not_a
     """The other race of two deliveries at once (seen once in CI: 201 and 409): the second
     looks for the reference before the first has claimed it, and for the order after the
     first has started it. An order placed by a delivery of the same webhook is a replay."""
-    _, settings = intake
-    shop_id, body = shopify_webhook()
-    config = channels.channel_named(settings, "shop")
-    [item] = read("shopify", body, "request", config, datetime.now(UTC)).orders
-    desk = IntakeDesk(client, settings, engine)
-    first_claim = Claim(
-        channel="shop",
-        order_id=item.order.order_id,
-        references=[(EXTERNAL_ID, item.external_id, content_of(item.order))],
-    )
+    settings, shop_id, item, desk, first_claim = one_webhook_two_deliveries(intake, engine, client)
     looks: list[Any] = []
 
     def looked_too_early(engine: Engine, claim: Claim) -> Any:
