@@ -26,6 +26,7 @@ A new path of the order gets a scenario in `scenarios.py` (and so a golden next 
 """
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -146,9 +147,8 @@ def patches_of(history: WorkflowHistory) -> list[tuple[str, str]]:
         if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and marker.marker_name == (
             "core_patch"
         ):
-            [patch] = data_converter(Settings()).payload_converter.from_payloads(
-                list(marker.details["patch-data"].payloads), [dict]
-            )
+            [data] = marker.details["patch-data"].payloads  # the SDK's own, plain JSON
+            patch = json.loads(data.data)
             found.append(("first task" if tasks == 1 else "later", patch["id"]))
     return found
 
