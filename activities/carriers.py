@@ -185,22 +185,33 @@ class SimulatedCarrier:
         if quote.carrier != self.code:
             raise CarrierError(f"{self.code} cannot book a {quote.carrier} quote")
         self._network("book")
-        existing = self._labels.find(idempotency_key)
-        if existing is not None:
-            if existing.carrier != self.code:
-                raise CarrierError(
-                    f"idempotency key {idempotency_key!r} already used for a {existing.carrier} "
-                    "label"
-                )
-            return existing
-        if quote.service not in self.profile.services:
-            raise CarrierError(f"{self.code} has no service {quote.service!r}")
-        if quote.currency != self.profile.currency:
+        refused = self._refusal(quote)
+        # A key booked before gets its label back (even for a quote refused now); a new key
+        # is stored in one step that also tells whether another booking got there first.
+        label = (
+            self._labels.find(idempotency_key)
+            if refused
+            else self._labels.add(self._new_label(quote, idempotency_key))
+        )
+        if label is None:
+            raise CarrierError(refused)
+        if label.carrier != self.code:
             raise CarrierError(
-                f"{self.code} bills in {self.profile.currency}, not {quote.currency}"
+                f"idempotency key {idempotency_key!r} already used for a {label.carrier} label"
             )
+        return label
+
+    def _refusal(self, quote: CarrierQuote) -> str:
+        """Why this carrier would not book `quote` ("" when it would)."""
+        if quote.service not in self.profile.services:
+            return f"{self.code} has no service {quote.service!r}"
+        if quote.currency != self.profile.currency:
+            return f"{self.code} bills in {self.profile.currency}, not {quote.currency}"
+        return ""
+
+    def _new_label(self, quote: CarrierQuote, idempotency_key: str) -> Label:
         digest = self._digest(idempotency_key)
-        label = Label(
+        return Label(
             label_id=f"{self.code}-LBL-{digest[:24]}",
             carrier=self.code,
             service=quote.service,
@@ -209,7 +220,6 @@ class SimulatedCarrier:
             price=quote.price,
             currency=quote.currency,
         )
-        return self._labels.add(label)
 
     def void(self, label_id: str) -> None:
         self._network("void")

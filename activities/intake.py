@@ -1,6 +1,6 @@
 """Order intake: validation against the catalog and the customer's account, and status writes."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine, delete, select
@@ -59,11 +59,19 @@ class IntakeActivities:
                 self._reenter(existing, order, run_id)
             customer = session.get(Customer, order.customer_id)
             problems = self._problems(session, order, customer)
-            if existing is None:
-                self._insert(session, order, run_id)
             gross = self._gross(session, order) if not problems else None
             if isinstance(gross, str):
                 problems.append(gross)
+            today = utcnow().date()
+            promised = order.promised_date or today + timedelta(days=order.promised_days or 0)
+            if existing is None:  # a valid order's row is written with its promise and gross
+                self._insert(
+                    session,
+                    order,
+                    run_id,
+                    promised=order.promised_date if problems else promised,
+                    gross=gross if isinstance(gross, Decimal) else None,
+                )
             record(
                 session,
                 StatusChange(
@@ -106,13 +114,11 @@ class IntakeActivities:
                     order_id=order.order_id, step="validated", status=OrderStatus.VALIDATED
                 ),
             )
-            today = utcnow().date()
-            promised = order.promised_date or today + timedelta(days=order.promised_days or 0)
-            row = session.get(OrderRecord, order.order_id)
-            if row is not None and row.promised_date is None:
-                row.promised_date = promised  # the promise as a date, for on-time reporting
-            if row is not None and isinstance(gross, Decimal):
-                row.gross_estimate = gross
+            if existing is not None:  # validated again: a reset run, an edit
+                if existing.promised_date is None:
+                    existing.promised_date = promised  # the promise as a date, for reporting
+                if isinstance(gross, Decimal):
+                    existing.gross_estimate = gross
             policy = FulfilmentPolicy(order.fulfilment_policy or customer.fulfilment_policy)
             return ValidatedOrder(
                 order_id=order.order_id,
@@ -236,7 +242,15 @@ class IntakeActivities:
     def _duplicate_of(self, session: Session, order: Order) -> str | None:
         return earlier_copy(session, order, self._duplicate_window)
 
-    def _insert(self, session: Session, order: Order, run_id: str) -> None:
+    def _insert(
+        self,
+        session: Session,
+        order: Order,
+        run_id: str,
+        *,
+        promised: date | None,
+        gross: Decimal | None,
+    ) -> None:
         session.add(
             OrderRecord(
                 order_id=order.order_id,
@@ -245,8 +259,9 @@ class IntakeActivities:
                 status=OrderStatus.RECEIVED.value,
                 currency=order.currency,
                 total=order.total,
+                gross_estimate=gross,
                 fingerprint=fingerprint(order),
-                promised_date=order.promised_date,
+                promised_date=promised,
                 order={
                     **order.model_dump(mode="json"),
                     "_run_id": run_id,

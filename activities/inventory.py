@@ -1,9 +1,11 @@
 """Stock: route and hard-hold in one transaction, release, ship out, receive."""
 
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import UTC, date, datetime
+from functools import cache
 
-from sqlalchemy import Engine, Row, func, select, update
+from sqlalchemy import Engine, Insert, Row, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -19,6 +21,8 @@ from activities.db.models import (
     Stock,
     StockReservation,
     Warehouse,
+    WarehouseLoad,
+    aware,
     utcnow,
 )
 from activities.db.models import StockReceipt as StockReceiptRecord
@@ -53,13 +57,17 @@ class InventoryActivities:
             done = _stored_result(session, order.order_id, step)
             if done is not None:
                 return done
-            held = _held_by_sku(session, order.order_id)
+            now = utcnow()
+            earlier = _held(session, order.order_id, ("HELD", "SHIPPED"))
+            held = _units_by_sku(earlier)
+            # Warehouses whose load today already counts this order (an earlier round today).
+            counted = {h.warehouse for h in earlier if _day(h.created_at) == now.date()}
             demand = [
                 Demand(sku=line.sku, quantity=line.quantity - held.get(line.sku, 0))
                 for line in order.lines
                 if line.quantity > held.get(line.sku, 0)
             ]
-            candidates = _candidates(session, [d.sku for d in demand])
+            candidates = _candidates(session, [d.sku for d in demand], now.date(), counted)
             decision = plan_fulfilment(
                 demand,
                 candidates,
@@ -78,18 +86,33 @@ class InventoryActivities:
             )
             reservations: list[Reservation] = []
             if not hold_nothing:
-                _claim_capacity(session, order.order_id, decision.allocations)
+                _claim_capacity(session, decision.allocations, now.date(), counted)
                 for allocation in decision.allocations:
                     for line in allocation.lines:
-                        _hold(session, order.order_id, request.round, allocation.warehouse, line)
+                        _hold(
+                            session, order.order_id, request.round, allocation.warehouse, line, now
+                        )
                         reservations.append(
                             Reservation(
                                 sku=line.sku, quantity=line.quantity, warehouse=allocation.warehouse
                             )
                         )
+                    if allocation.lines and allocation.warehouse not in counted:
+                        _load_changes(session, allocation.warehouse, now.date(), +1)
+                        counted.add(allocation.warehouse)
             backordered = demand if hold_nothing else decision.unfilled
             result = AllocationResult(
-                reservations=_all_held(session, order.order_id),
+                # What the order holds now: its earlier holds and this round's, in the order
+                # the table would list them (by SKU, then warehouse), without reading it again.
+                reservations=sorted(
+                    [
+                        Reservation(sku=h.sku, warehouse=h.warehouse, quantity=h.quantity)
+                        for h in earlier
+                        if h.state == "HELD"
+                    ]
+                    + reservations,
+                    key=lambda r: (r.sku, r.warehouse),
+                ),
                 backordered=backordered,
                 decision=decision,
             )
@@ -117,6 +140,7 @@ class InventoryActivities:
         """Give back every unit this order still holds; returns units released."""
         with Session(self._engine) as session, session.begin():
             released = 0
+            freed: set[tuple[str, date]] = set()
             for hold in _holds(session, order_id, lock=True):
                 session.execute(
                     update(Stock)
@@ -125,6 +149,13 @@ class InventoryActivities:
                 )
                 hold.state = "RELEASED"
                 released += hold.quantity
+                freed.add((hold.warehouse, _day(hold.created_at)))
+            # A warehouse's day stops counting the order once nothing of that day's holds is
+            # left there (a shipped parcel still counts: the warehouse did the work).
+            for h in _held(session, order_id, ("SHIPPED",)):
+                freed.discard((h.warehouse, _day(h.created_at)))
+            for warehouse, day in sorted(freed):
+                _load_changes(session, warehouse, day, -1)
             return released
 
     @activity.defn
@@ -213,7 +244,9 @@ class InventoryActivities:
             )
 
 
-def _hold(session: Session, order_id: str, round_: int, warehouse: str, line: Demand) -> None:
+def _hold(
+    session: Session, order_id: str, round_: int, warehouse: str, line: Demand, now: datetime
+) -> None:
     # The WHERE clause is the guard: the row only changes if the units are really there.
     result = session.execute(
         update(Stock)
@@ -228,18 +261,28 @@ def _hold(session: Session, order_id: str, round_: int, warehouse: str, line: De
         raise ApplicationError(
             f"stock of {line.sku} at {warehouse} moved; retrying", type="StockMoved"
         )
-    session.add(
-        StockReservation(
-            idempotency_key=f"{order_id}/{round_}/{line.sku}/{warehouse}",
-            order_id=order_id,
-            sku=line.sku,
-            warehouse=warehouse,
-            quantity=line.quantity,
-        )
+    session.connection().execute(
+        _NEW_HOLD,
+        {
+            "idempotency_key": f"{order_id}/{round_}/{line.sku}/{warehouse}",
+            "order_id": order_id,
+            "sku": line.sku,
+            "warehouse": warehouse,
+            "quantity": line.quantity,
+            "created_at": now,
+        },
     )
 
 
-def _candidates(session: Session, skus: list[str]) -> list[WarehouseCandidate]:
+_NEW_HOLD = insert(StockReservation)
+"""A hold's row (state HELD, created now): built once, not through the ORM (README, "Speed")."""
+
+
+def _candidates(
+    session: Session, skus: list[str], today: date, counted: set[str]
+) -> list[WarehouseCandidate]:
+    """The warehouses with what they have free of `skus` and their orders left for today;
+    a warehouse that already `counted` this order today has its slot to fill again."""
     stock_query = select(
         Stock.sku, Stock.warehouse, Stock.on_hand, Stock.reserved, Stock.safety_stock
     ).where(Stock.sku.in_(skus))
@@ -249,7 +292,7 @@ def _candidates(session: Session, skus: list[str]) -> list[WarehouseCandidate]:
     for row in session.execute(stock_query.order_by(Stock.sku, Stock.warehouse)):
         free = row.on_hand - row.reserved - row.safety_stock
         available.setdefault(row.warehouse, {})[row.sku] = max(free, 0)
-    used_today = _orders_today(session)
+    used_today = _loads(session, today)
     warehouses = select(
         Warehouse.code,
         Warehouse.country,
@@ -263,32 +306,66 @@ def _candidates(session: Session, skus: list[str]) -> list[WarehouseCandidate]:
             country=w.country,
             latitude=w.latitude,
             longitude=w.longitude,
-            capacity_left=w.daily_capacity - used_today.get(w.code, 0),
+            capacity_left=w.daily_capacity - used_today.get(w.code, 0) + (w.code in counted),
             available=available.get(w.code, {}),
         )
         for w in session.execute(warehouses)
     ]
 
 
-def _orders_today(
-    session: Session, warehouses: list[str] | None = None, *, other_than: str | None = None
-) -> dict[str, int]:
-    """Orders holding (or having shipped) stock from each warehouse since midnight: its
-    daily capacity used; of `warehouses` only, and not counting `other_than`, if given."""
-    midnight = datetime.combine(utcnow().date(), time.min, tzinfo=utcnow().tzinfo)
-    query = (
-        select(StockReservation.warehouse, func.count(func.distinct(StockReservation.order_id)))
-        .where(StockReservation.created_at >= midnight, StockReservation.state != "RELEASED")
-        .group_by(StockReservation.warehouse)
-    )
+def _loads(session: Session, day: date, warehouses: list[str] | None = None) -> dict[str, int]:
+    """Orders each warehouse serves on `day` (its daily capacity used): of `warehouses` only,
+    if given. One row per warehouse, kept with the holds (`_load_changes`)."""
+    query = select(WarehouseLoad.warehouse, WarehouseLoad.orders).where(WarehouseLoad.day == day)
     if warehouses is not None:
-        query = query.where(StockReservation.warehouse.in_(warehouses))
-    if other_than is not None:
-        query = query.where(StockReservation.order_id != other_than)
-    return {warehouse: count for warehouse, count in session.execute(query).all()}
+        query = query.where(WarehouseLoad.warehouse.in_(warehouses))
+    return {warehouse: orders for warehouse, orders in session.execute(query).all()}
 
 
-def _claim_capacity(session: Session, order_id: str, allocations: list[Allocation]) -> None:
+def _load_changes(session: Session, warehouse: str, day: date, by: int) -> None:
+    """One order more (+1) or fewer (-1) served by `warehouse` on `day`, in the caller's
+    transaction. Never below zero: a hold from before the counter existed frees nothing."""
+    connection = session.connection()
+    if by > 0:
+        connection.execute(_count_in(connection.dialect.name), {"warehouse": warehouse, "day": day})
+    else:
+        connection.execute(_COUNT_OUT, {"counted_at": warehouse, "counted_on": day})
+
+
+@cache
+def _count_in(dialect: str) -> Insert:
+    """The day's first order at the warehouse writes its row; the next ones add one."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement: Insert = (
+        module.insert(WarehouseLoad)
+        .values(orders=1)
+        .on_conflict_do_update(
+            index_elements=[WarehouseLoad.warehouse, WarehouseLoad.day],
+            set_={"orders": WarehouseLoad.orders + 1},
+        )
+    )
+    return statement
+
+
+_COUNT_OUT = (
+    update(WarehouseLoad)
+    .where(
+        WarehouseLoad.warehouse == bindparam("counted_at"),
+        WarehouseLoad.day == bindparam("counted_on"),
+        WarehouseLoad.orders > 0,
+    )
+    .values(orders=WarehouseLoad.orders - 1)
+)
+
+
+def _day(at: datetime) -> date:
+    """The UTC day of a stored time (the day a warehouse's load counts a hold in)."""
+    return aware(at).astimezone(UTC).date()
+
+
+def _claim_capacity(
+    session: Session, allocations: list[Allocation], today: date, counted: set[str]
+) -> None:
     """Make sure the warehouses the plan chose still have a slot today, before holding there.
 
     The plan counted each warehouse's orders today before it chose; on PostgreSQL another
@@ -312,7 +389,8 @@ def _claim_capacity(session: Session, order_id: str, allocations: list[Allocatio
             .with_for_update(key_share=True)  # FOR NO KEY UPDATE: reservations' inserts go on
         ).all()
     )
-    others = _orders_today(session, chosen, other_than=order_id)
+    loads = _loads(session, today, chosen)
+    others = {code: loads.get(code, 0) - (code in counted) for code in chosen}  # not this order
     full = [code for code in chosen if others.get(code, 0) >= capacity[code]]
     if full:
         raise ApplicationError(
@@ -334,26 +412,27 @@ def _holds(
     return list(session.scalars(query))
 
 
-def _held_by_sku(session: Session, order_id: str) -> dict[str, int]:
-    """Units of each SKU the order already has: held, or shipped in an earlier wave."""
-    held: dict[str, int] = {}
-    for hold in _held(session, order_id, ("HELD", "SHIPPED")):
-        held[hold.sku] = held.get(hold.sku, 0) + hold.quantity
-    return held
+def _units_by_sku(holds: Sequence[Row[str, str, int, str, datetime]]) -> dict[str, int]:
+    """Units of each SKU in `holds` (the order's holds: held, or shipped in an earlier wave)."""
+    units: dict[str, int] = {}
+    for hold in holds:
+        units[hold.sku] = units.get(hold.sku, 0) + hold.quantity
+    return units
 
 
-def _all_held(session: Session, order_id: str) -> list[Reservation]:
-    return [
-        Reservation(sku=h.sku, warehouse=h.warehouse, quantity=h.quantity)
-        for h in _held(session, order_id, ("HELD",))
-    ]
-
-
-def _held(session: Session, order_id: str, states: tuple[str, ...]) -> Sequence[Row[str, str, int]]:
-    """The order's reservations in `states` as (sku, warehouse, quantity) columns, to read:
-    `_holds` loads the rows, to change them."""
+def _held(
+    session: Session, order_id: str, states: tuple[str, ...]
+) -> Sequence[Row[str, str, int, str, datetime]]:
+    """The order's reservations in `states` as (sku, warehouse, quantity, state, created_at)
+    columns, to read: `_holds` loads the rows, to change them."""
     return session.execute(
-        select(StockReservation.sku, StockReservation.warehouse, StockReservation.quantity)
+        select(
+            StockReservation.sku,
+            StockReservation.warehouse,
+            StockReservation.quantity,
+            StockReservation.state,
+            StockReservation.created_at,
+        )
         .where(StockReservation.order_id == order_id, StockReservation.state.in_(states))
         .order_by(StockReservation.sku, StockReservation.warehouse)
     ).all()

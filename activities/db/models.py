@@ -78,6 +78,19 @@ class Warehouse(Base):
     daily_capacity: Mapped[int] = mapped_column(Integer)
 
 
+class WarehouseLoad(Base):
+    """How many orders a warehouse serves on a day (UTC): those holding stock there, or
+    having shipped it, from a reservation made that day. Kept by `activities.inventory` with
+    the holds themselves, so a reservation reads its warehouses' load today in one row each
+    instead of counting the day's reservations (README, "Speed")."""
+
+    __tablename__ = "warehouse_loads"
+    __table_args__ = (CheckConstraint("orders >= 0", name="orders_not_negative"),)
+    warehouse: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    orders: Mapped[int] = mapped_column(Integer)
+
+
 class Stock(Base):
     """Units of one SKU at one warehouse. The database refuses any row that would oversell."""
 

@@ -7,7 +7,7 @@ but waits for a person (a parcel that left after its order was stopped).
 The rules by theme: `money` (billed-shipped, captured-within-authorised,
 refunded-within-captured, credited-within-invoiced: the payments ledger, the invoices of
 each capture, the refunds and credit notes) and `operations` (stock-held, stock-available,
-one-live-label, nothing-left-held, approval-before-stock).
+warehouse-load, one-live-label, nothing-left-held, approval-before-stock).
 """
 
 from decimal import Decimal
@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from activities.db.models import OrderLineRecord, ShipmentRecord
+from activities.db.models import OrderLineRecord, ShipmentRecord, StockReservation
 from activities.invariants.common import Violation
 from activities.invariants.money import (
     billed_equals_shipped,
@@ -29,6 +29,7 @@ from activities.invariants.operations import (
     one_live_label,
     stock_equals_live_holds,
     stopped_orders_hold_nothing,
+    warehouse_loads_counted,
 )
 
 __all__ = ["Violation", "check_database", "exceptions"]
@@ -58,7 +59,18 @@ def check_database(
                     select(OrderLineRecord.sku).where(OrderLineRecord.order_id.in_(orders))
                 )
             )
-        return stock_equals_live_holds(session, skus) + found
+        warehouses = None
+        if orders is not None:
+            warehouses = set(
+                session.scalars(
+                    select(StockReservation.warehouse).where(StockReservation.order_id.in_(orders))
+                )
+            )
+        return (
+            stock_equals_live_holds(session, skus)
+            + warehouse_loads_counted(session, warehouses)
+            + found
+        )
 
 
 def exceptions(engine: Engine, orders: set[str] | None = None) -> list[Violation]:

@@ -1,7 +1,8 @@
-"""Invariants of goods and people: stock held = live holds, one live label per shipment,
-stopped orders hold nothing, approval before stock."""
+"""Invariants of goods and people: stock held = live holds, warehouse loads = their holds'
+orders, one live label per shipment, stopped orders hold nothing, approval before stock."""
 
 from collections import defaultdict
+from datetime import UTC, date
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -15,6 +16,8 @@ from activities.db.models import (
     ShipmentRecord,
     Stock,
     StockReservation,
+    WarehouseLoad,
+    aware,
 )
 from activities.invariants.common import BILLED, LIVE_SHIPMENT, STOPPED, Violation
 from activities.invariants.money import Ledger, authorisation_left_open
@@ -53,6 +56,38 @@ def stock_equals_live_holds(session: Session, skus: set[str] | None) -> list[Vio
                 )
             )
     return found
+
+
+def warehouse_loads_counted(session: Session, warehouses: set[str] | None) -> list[Violation]:
+    """Each warehouse's orders per day (the counter routing reads for its daily capacity)
+    equal the distinct orders with holds of that day there that were not released."""
+    # Read before and after the holds: a reservation committing meanwhile (PostgreSQL reads
+    # each statement's own snapshot) changes its counter, and that warehouse-day is skipped.
+    before = _loads(session)
+    served: dict[tuple[str, date], set[str]] = defaultdict(set)
+    for warehouse, order_id, at in session.execute(
+        select(
+            StockReservation.warehouse, StockReservation.order_id, StockReservation.created_at
+        ).where(StockReservation.state != "RELEASED")
+    ):
+        served[(warehouse, aware(at).astimezone(UTC).date())].add(order_id)
+    counted = _loads(session)
+    return [
+        Violation(
+            order_id=f"{warehouse}@{day}",
+            rule="warehouse-load",
+            detail=f"counted {counted.get((warehouse, day), 0)} orders, "
+            f"holds name {len(served.get((warehouse, day), ()))}",
+        )
+        for warehouse, day in sorted(set(served) | set(counted))
+        if (warehouses is None or warehouse in warehouses)
+        and before.get((warehouse, day)) == counted.get((warehouse, day))
+        and counted.get((warehouse, day), 0) != len(served.get((warehouse, day), ()))
+    ]
+
+
+def _loads(session: Session) -> dict[tuple[str, date], int]:
+    return {(row.warehouse, row.day): row.orders for row in session.scalars(select(WarehouseLoad))}
 
 
 def one_live_label(session: Session) -> list[Violation]:

@@ -5,14 +5,18 @@ stands between two of them and the last slot of the day."""
 
 import threading
 import uuid
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import inventory
 from activities.catalog import load_catalog
+from activities.db.models import Stock, WarehouseLoad, utcnow
+from activities.invariants import check_database
 from activities.inventory import InventoryActivities
 from domain.fulfilment import AllocationResult
 from domain.routing import DEFAULT_RULES, plan_fulfilment
@@ -130,3 +134,61 @@ def test_the_last_slot_taken_while_an_order_was_routing_sends_it_elsewhere(
     retried = ActivityEnvironment().run(activities.reserve_inventory, first)  # Temporal retries
     assert retried.reservations == [] and [d.sku for d in retried.backordered] == [first_sku]
     assert at(engine, warehouse, [first_sku, second_sku]) == {second.order.order_id}
+
+
+def test_an_order_takes_one_slot_a_day_and_gives_it_back_when_released(engine: Engine) -> None:
+    """The load routing reads is a counter kept with the holds: an order holding two SKUs
+    there counts once, a second round the same day counts no more, a release frees its slot
+    (and `orderflow check` finds the counter equal to the holds all along)."""
+    warehouse = new_warehouse(engine, capacity=1)
+    first_sku, second_sku = new_sku(engine, {warehouse: 3}), new_sku(engine, {warehouse: 1})
+    activities = InventoryActivities(engine, DEFAULT_RULES)
+    order = make_order({first_sku: 1, second_sku: 2})  # one of the second SKU waits
+    request = request_for(first_sku).model_copy(update={"order": order})
+
+    first = ActivityEnvironment().run(activities.reserve_inventory, request)
+    assert {r.sku for r in first.reservations} == {first_sku, second_sku}
+    assert [(d.sku, d.quantity) for d in first.backordered] == [(second_sku, 1)]
+    restock(engine, second_sku, warehouse, 1)
+    again = request.model_copy(update={"round": 1})
+    second = ActivityEnvironment().run(activities.reserve_inventory, again)
+    assert second.backordered == [] and len(second.reservations) == 3  # its slot, not another
+    assert loads(engine, warehouse) == 1 and consistent(engine, order.order_id)
+
+    other = request_for(new_sku(engine, {warehouse: 3}))
+    full = ActivityEnvironment().run(activities.reserve_inventory, other)
+    assert full.reservations == [] and full.backordered  # capacity 1: the day is full
+
+    assert ActivityEnvironment().run(activities.release_inventory, order.order_id) == 3
+    assert loads(engine, warehouse) == 0 and consistent(engine, order.order_id)
+    freed = ActivityEnvironment().run(
+        activities.reserve_inventory, other.model_copy(update={"round": 1})
+    )
+    assert [r.warehouse for r in freed.reservations] == [warehouse]
+    assert loads(engine, warehouse) == 1
+
+
+def restock(engine: Engine, sku: str, warehouse: str, units: int) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(Stock)
+            .where(Stock.sku == sku, Stock.warehouse == warehouse)
+            .values(on_hand=Stock.on_hand + units)
+        )
+
+
+def loads(engine: Engine, warehouse: str) -> int:
+    """The warehouse's orders today, as routing reads them."""
+    with Session(engine) as session:
+        counted = session.scalar(
+            select(WarehouseLoad.orders).where(
+                WarehouseLoad.warehouse == warehouse, WarehouseLoad.day == utcnow().date()
+            )
+        )
+        return counted or 0
+
+
+def consistent(engine: Engine, order_id: str) -> bool:
+    return not [
+        v for v in check_database(engine, Decimal("5000"), {order_id}) if v.rule == "warehouse-load"
+    ]

@@ -16,6 +16,7 @@ from activities.db.models import (
 )
 from activities.invariants import check_database, exceptions
 from tests.factories import new_sku
+from tests.integration.test_daily_capacity import new_warehouse
 
 THRESHOLD = Decimal("5000")
 
@@ -93,21 +94,27 @@ def test_a_consistent_completed_order_passes(engine: Engine) -> None:
 
 
 def test_each_broken_promise_is_named_with_its_rule(engine: Engine) -> None:
-    sku = new_sku(engine, {"AMS": 5})
+    warehouse = new_warehouse(engine, capacity=10)  # its load is this test's alone
+    sku = new_sku(engine, {warehouse: 5})
     # Cancelled, yet still holding stock and an authorisation nobody voided.
     order_id = an_order(engine, "CANCELLED", sku)
     pay(engine, order_id, "AUTHORIZE", 2000)
     with Session(engine) as session, session.begin():
         session.add(
             StockReservation(
-                idempotency_key=f"{order_id}/0/{sku}/AMS",
+                idempotency_key=f"{order_id}/0/{sku}/{warehouse}",
                 order_id=order_id,
                 sku=sku,
-                warehouse="AMS",
+                warehouse=warehouse,
                 quantity=2,
             )
-        )  # the hold row without its `reserved` units: stock and holds disagree
-    assert rules(engine, order_id) == ["nothing-left-held", "nothing-left-held", "stock-held"]
+        )  # the hold row without its `reserved` units, nor its warehouse's load counted
+    assert rules(engine, order_id) == [
+        "nothing-left-held",
+        "nothing-left-held",
+        "stock-held",
+        "warehouse-load",
+    ]
 
     # Completed and billed more than shipped, captured above its authorisation.
     billed = an_order(engine, "COMPLETED", new_sku(engine, {"AMS": 5}))
