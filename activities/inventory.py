@@ -98,7 +98,7 @@ class InventoryActivities:
                             )
                         )
                     if allocation.lines and allocation.warehouse not in counted:
-                        _load_changes(session, allocation.warehouse, now.date(), +1)
+                        load_changes(session, allocation.warehouse, now.date(), +1)
                         counted.add(allocation.warehouse)
             backordered = demand if hold_nothing else decision.unfilled
             result = AllocationResult(
@@ -155,7 +155,7 @@ class InventoryActivities:
             for h in _held(session, order_id, ("SHIPPED",)):
                 freed.discard((h.warehouse, _day(h.created_at)))
             for warehouse, day in sorted(freed):
-                _load_changes(session, warehouse, day, -1)
+                load_changes(session, warehouse, day, -1)
             return released
 
     @activity.defn
@@ -315,14 +315,14 @@ def _candidates(
 
 def _loads(session: Session, day: date, warehouses: list[str] | None = None) -> dict[str, int]:
     """Orders each warehouse serves on `day` (its daily capacity used): of `warehouses` only,
-    if given. One row per warehouse, kept with the holds (`_load_changes`)."""
+    if given. One row per warehouse, kept with the holds (`load_changes`)."""
     query = select(WarehouseLoad.warehouse, WarehouseLoad.orders).where(WarehouseLoad.day == day)
     if warehouses is not None:
         query = query.where(WarehouseLoad.warehouse.in_(warehouses))
     return {warehouse: orders for warehouse, orders in session.execute(query).all()}
 
 
-def _load_changes(session: Session, warehouse: str, day: date, by: int) -> None:
+def load_changes(session: Session, warehouse: str, day: date, by: int) -> None:
     """One order more (+1) or fewer (-1) served by `warehouse` on `day`, in the caller's
     transaction. Never below zero: a hold from before the counter existed frees nothing."""
     connection = session.connection()

@@ -27,7 +27,9 @@ from activities.db.models import (
     ReturnLine,
     Stock,
     StockReservation,
+    utcnow,
 )
+from activities.inventory import load_changes
 from activities.payments import SimulatedGateway
 from activities.refunds import RefundActivities
 from activities.returns import ReturnsActivities
@@ -92,6 +94,7 @@ def delivered_order(
                 state="SHIPPED",
             )
         )
+        load_changes(session, "AMS", utcnow().date(), +1)  # as the reservation counted it
         stock = session.get(Stock, (sku, "AMS"))
         assert stock is not None
         stock.on_hand -= quantity
