@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.credit import exposure, lock_customer
+from activities.db.engine import reader
 from activities.db.models import Approver, Notification, PriceBookEntry, Product
 from activities.mail import MailConfig, compose, recipients
 from domain.holds import HoldAssessment, HoldRequest, Notice, Tier, holds_for
@@ -37,7 +38,10 @@ class ApprovalActivities:
         order, validated = request.order, request.validated
         terms = validated.customer
         on_account = terms.payment_terms == PaymentTerms.NET_30
-        with Session(self._engine) as session, session.begin():
+        # Only a Net-30 order locks anything (its customer, to add up the exposure in turn):
+        # a card order's reads go through the read-only engine, off the write lock.
+        engine = self._engine if on_account else reader(self._engine)
+        with Session(engine) as session, session.begin():
             credit_limit, owed = terms.credit_limit, Decimal(0)
             if on_account:  # a card pays upfront: no exposure to add up (it grows with orders)
                 customer = lock_customer(session, order.customer_id)

@@ -192,6 +192,9 @@ def _tell(
 _NOTICE_WRITTEN = select(Notification.id).where(Notification.idempotency_key == bindparam("key"))
 _NEW_NOTICE = insert(Notification)
 _NEW_EMAIL = insert(OutboxEmail)
+_PRODUCT_NAMES = select(Product.sku, Product.name).where(
+    Product.sku.in_(bindparam("skus", expanding=True))
+)
 
 
 def _order_facts(session: Session, order: OrderRecord, customer: Customer | None) -> OrderFacts:
@@ -222,12 +225,7 @@ def _order_facts(session: Session, order: OrderRecord, customer: Customer | None
 def _named(session: Session, lines: list[dict[str, object]]) -> list[NoticeLine]:
     """Lines (sku, quantity, maybe unit_price) with the catalog's product names."""
     skus = [str(line["sku"]) for line in lines]
-    names = {
-        sku: name
-        for sku, name in session.execute(
-            select(Product.sku, Product.name).where(Product.sku.in_(skus))
-        )
-    }
+    names = {sku: name for sku, name in session.execute(_PRODUCT_NAMES, {"skus": skus})}
     return [
         NoticeLine.model_validate({**line, "name": names.get(str(line["sku"]))}) for line in lines
     ]

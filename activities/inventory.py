@@ -293,13 +293,6 @@ def _candidates(
         free = row.on_hand - row.reserved - row.safety_stock
         available.setdefault(row.warehouse, {})[row.sku] = max(free, 0)
     used_today = _loads(session, today)
-    warehouses = select(
-        Warehouse.code,
-        Warehouse.country,
-        Warehouse.latitude,
-        Warehouse.longitude,
-        Warehouse.daily_capacity,
-    ).order_by(Warehouse.code)
     return [
         WarehouseCandidate(
             code=w.code,
@@ -309,8 +302,17 @@ def _candidates(
             capacity_left=w.daily_capacity - used_today.get(w.code, 0) + (w.code in counted),
             available=available.get(w.code, {}),
         )
-        for w in session.execute(warehouses)
+        for w in session.execute(_WAREHOUSES)
     ]
+
+
+_WAREHOUSES = select(
+    Warehouse.code,
+    Warehouse.country,
+    Warehouse.latitude,
+    Warehouse.longitude,
+    Warehouse.daily_capacity,
+).order_by(Warehouse.code)
 
 
 def _loads(session: Session, day: date, warehouses: list[str] | None = None) -> dict[str, int]:
@@ -425,21 +427,30 @@ def _held(
 ) -> Sequence[Row[str, str, int, str, datetime]]:
     """The order's reservations in `states` as (sku, warehouse, quantity, state, created_at)
     columns, to read: `_holds` loads the rows, to change them."""
-    return session.execute(
-        select(
-            StockReservation.sku,
-            StockReservation.warehouse,
-            StockReservation.quantity,
-            StockReservation.state,
-            StockReservation.created_at,
-        )
-        .where(StockReservation.order_id == order_id, StockReservation.state.in_(states))
-        .order_by(StockReservation.sku, StockReservation.warehouse)
-    ).all()
+    return session.execute(_HELD, {"holder": order_id, "states": states}).all()
+
+
+_HELD = (
+    select(
+        StockReservation.sku,
+        StockReservation.warehouse,
+        StockReservation.quantity,
+        StockReservation.state,
+        StockReservation.created_at,
+    )
+    .where(
+        StockReservation.order_id == bindparam("holder"),
+        StockReservation.state.in_(bindparam("states", expanding=True)),
+    )
+    .order_by(StockReservation.sku, StockReservation.warehouse)
+)
 
 
 def _stored_result(session: Session, order_id: str, step: str) -> AllocationResult | None:
-    detail = session.scalar(
-        select(OrderEvent.detail).where(OrderEvent.order_id == order_id, OrderEvent.step == step)
-    )
+    detail = session.scalar(_STEP_DETAIL, {"of_order": order_id, "of_step": step})
     return AllocationResult.model_validate(detail) if detail else None
+
+
+_STEP_DETAIL = select(OrderEvent.detail).where(
+    OrderEvent.order_id == bindparam("of_order"), OrderEvent.step == bindparam("of_step")
+)
