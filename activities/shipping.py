@@ -165,11 +165,20 @@ class ShippingActivities:
             if label is not None and not label.voided:
                 self._carriers[code].void(label.label_id)
 
-    def _intend(self, shipment_id: str, code: str, *, settled: bool = False) -> None:
-        """Before buying a label: note the carrier (pending); after a clean refusal: settle."""
+    def _intend(self, booking: tuple[str, str, str], code: str, *, settled: bool = False) -> None:
+        """Before buying a label: note the carrier (pending), writing the shipment (BOOKING)
+        if this is its first try; after a clean refusal: settle. `booking`: the shipment's id,
+        order and warehouse. A shipment booked meanwhile (another attempt) is left as it is."""
+        shipment_id, order_id, warehouse = booking
         with Session(self._engine) as session, session.begin():
             row = session.get(ShipmentRecord, shipment_id)
-            assert row is not None
+            if row is None:
+                row = ShipmentRecord(
+                    shipment_id=shipment_id, order_id=order_id, warehouse=warehouse, state="BOOKING"
+                )
+                session.add(row)
+            if row.state != "BOOKING":
+                return
             pending = _pending(row) - {code} if settled else _pending(row) | {code}
             row.detail = {"pending": sorted(pending)}
 
@@ -186,23 +195,16 @@ class ShippingActivities:
 
     def _book_one(self, request: BookingRequest, allocation: Allocation) -> Shipment:
         shipment_id = wave_step(f"{request.order_id}-{allocation.warehouse}", request.wave)
-        # The shipment is written (BOOKING) before any label is bought: whatever happens
-        # next, void_labels knows which keys to look up.
-        with Session(self._engine) as session, session.begin():
+        booking = (shipment_id, request.order_id, allocation.warehouse)
+        # The shipment is written (BOOKING, with the carrier) before any label is bought
+        # (`_intend`): whatever happens next, void_labels knows which keys to look up. Until
+        # then this only reads: a booking done before, the intents of an attempt that died.
+        with Session(reader(self._engine)) as session:
             existing = session.get(ShipmentRecord, shipment_id)
             if existing is not None and existing.state != "BOOKING" and existing.detail:
                 return Shipment.model_validate(existing.detail)
             # Intents left by an attempt that died: their labels may exist whatever happens now.
             inherited = _pending(existing) if existing is not None else set()
-            if existing is None:
-                session.add(
-                    ShipmentRecord(
-                        shipment_id=shipment_id,
-                        order_id=request.order_id,
-                        warehouse=allocation.warehouse,
-                        state="BOOKING",
-                    )
-                )
             origin_country = session.scalar(
                 select(Warehouse.country).where(Warehouse.code == allocation.warehouse)
             )
@@ -223,14 +225,14 @@ class ShippingActivities:
                 failed.append(f"{code}: quote failed ({error})")
         ranked = rank_quotes(quotes)
         for quote in ranked:
-            self._intend(shipment_id, quote.carrier)
+            self._intend(booking, quote.carrier)
             try:
                 label = self._carriers[quote.carrier].book(quote, f"{shipment_id}@{quote.carrier}")
             except CarrierError as error:
                 # The adapters raise only when no label was created: settled, nothing to void
                 # (unless a dead attempt may already have bought one there).
                 if quote.carrier not in inherited:
-                    self._intend(shipment_id, quote.carrier, settled=True)
+                    self._intend(booking, quote.carrier, settled=True)
                 failed.append(f"{quote.carrier}: booking failed ({error})")
                 continue
             # A label bought by an attempt that crashed before recording it must not stay
