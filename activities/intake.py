@@ -3,7 +3,7 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine, bindparam, delete, select
+from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -251,27 +251,41 @@ class IntakeActivities:
         promised: date | None,
         gross: Decimal | None,
     ) -> None:
-        session.add(
-            OrderRecord(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                channel=order.channel.value,
-                status=OrderStatus.RECEIVED.value,
-                currency=order.currency,
-                total=order.total,
-                gross_estimate=gross,
-                fingerprint=fingerprint(order),
-                promised_date=promised,
-                order={
-                    **order.model_dump(mode="json"),
-                    "_run_id": run_id,
-                    "_placed": fingerprint(order),
-                },
-                routing=None,
-            )
+        # Two statements built once, not the ORM's unit of work: every order passes here.
+        content = fingerprint(order)
+        connection = session.connection()
+        connection.execute(
+            _NEW_ORDER,
+            {
+                "order_id": order.order_id,
+                "customer_id": order.customer_id,
+                "channel": order.channel.value,
+                "status": OrderStatus.RECEIVED.value,
+                "currency": order.currency,
+                "total": order.total,
+                "gross_estimate": gross,
+                "fingerprint": content,
+                "promised_date": promised,
+                "order": {**order.model_dump(mode="json"), "_run_id": run_id, "_placed": content},
+                "routing": None,
+            },
         )
-        session.flush()
-        session.add_all(_line_records(order))
+        connection.execute(
+            _NEW_LINE,
+            [
+                {
+                    "order_id": order.order_id,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                }
+                for line in order.lines
+            ],
+        )
+
+
+_NEW_ORDER = insert(OrderRecord)
+_NEW_LINE = insert(OrderLineRecord)
 
 
 def earlier_copy(session: Session, order: Order, window: timedelta) -> str | None:
