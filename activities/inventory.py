@@ -87,6 +87,10 @@ class InventoryActivities:
             reservations: list[Reservation] = []
             if not hold_nothing:
                 _claim_capacity(session, decision.allocations, now.date(), counted)
+                if utcnow().date() != now.date():  # the plan read a day that has ended
+                    raise ApplicationError(
+                        "the day turned while routing; routing again", type="DayTurned"
+                    )
                 for allocation in decision.allocations:
                     for line in allocation.lines:
                         _hold(
@@ -97,13 +101,14 @@ class InventoryActivities:
                                 sku=line.sku, quantity=line.quantity, warehouse=allocation.warehouse
                             )
                         )
-                    if allocation.lines and allocation.warehouse not in counted:
-                        load_changes(session, allocation.warehouse, now.date(), +1)
-                        counted.add(allocation.warehouse)
+                # Loads change in code order, as a release changes them: no lock cycle.
+                served = {a.warehouse for a in decision.allocations if a.lines} - counted
+                for warehouse in sorted(served):
+                    load_changes(session, warehouse, now.date(), +1)
             backordered = demand if hold_nothing else decision.unfilled
             result = AllocationResult(
-                # What the order holds now: its earlier holds and this round's, in the order
-                # the table would list them (by SKU, then warehouse), without reading it again.
+                # What the order holds now: its earlier holds and this round's, by SKU, then
+                # warehouse, without reading the table again.
                 reservations=sorted(
                     [
                         Reservation(sku=h.sku, warehouse=h.warehouse, quantity=h.quantity)
@@ -139,6 +144,9 @@ class InventoryActivities:
     def release_inventory(self, order_id: str) -> int:
         """Give back every unit this order still holds; returns units released."""
         with Session(self._engine) as session, session.begin():
+            # After any reservation of the order still running (a retried attempt), so the
+            # loads it counted are the ones given back here.
+            take_turns(session, f"reserve:{order_id}")
             released = 0
             freed: set[tuple[str, date]] = set()
             for hold in _holds(session, order_id, lock=True):
@@ -326,7 +334,8 @@ def _loads(session: Session, day: date, warehouses: list[str] | None = None) -> 
 
 def load_changes(session: Session, warehouse: str, day: date, by: int) -> None:
     """One order more (+1) or fewer (-1) served by `warehouse` on `day`, in the caller's
-    transaction. Never below zero: a hold from before the counter existed frees nothing."""
+    transaction. Never below zero (a counter that drifted, say from holds written by code
+    older than the counter during an upgrade, shows in `orderflow check`: warehouse-load)."""
     connection = session.connection()
     if by > 0:
         connection.execute(_count_in(connection.dialect.name), {"warehouse": warehouse, "day": day})

@@ -98,6 +98,8 @@ class ShippingActivities:
         Raises:
             ApplicationError: "NoCarrierAvailable" (retried with backoff) when every carrier
                 failed for some shipment.
+            ApplicationError: "BookingStopped" (non-retryable) when a shipment was voided while
+                this attempt ran (an attempt that outlived its order's stop).
         """
         shipments = []
         for allocation in request.allocations:
@@ -165,10 +167,19 @@ class ShippingActivities:
             if label is not None and not label.voided:
                 self._carriers[code].void(label.label_id)
 
-    def _intend(self, booking: tuple[str, str, str], code: str, *, settled: bool = False) -> None:
+    def _intend(
+        self, booking: tuple[str, str, str], code: str, *, settled: bool = False
+    ) -> Shipment | None:
         """Before buying a label: note the carrier (pending), writing the shipment (BOOKING)
         if this is its first try; after a clean refusal: settle. `booking`: the shipment's id,
-        order and warehouse. A shipment booked meanwhile (another attempt) is left as it is."""
+        order and warehouse.
+
+        Returns the shipment if another attempt booked it meanwhile (nothing is bought then).
+
+        Raises:
+            ApplicationError: "BookingStopped" (non-retryable) when the shipment was voided
+                meanwhile (its order stopped): no label may be bought for it.
+        """
         shipment_id, order_id, warehouse = booking
         with Session(self._engine) as session, session.begin():
             row = session.get(ShipmentRecord, shipment_id)
@@ -177,10 +188,17 @@ class ShippingActivities:
                     shipment_id=shipment_id, order_id=order_id, warehouse=warehouse, state="BOOKING"
                 )
                 session.add(row)
-            if row.state != "BOOKING":
-                return
-            pending = _pending(row) - {code} if settled else _pending(row) | {code}
-            row.detail = {"pending": sorted(pending)}
+            if row.state == "BOOKING":
+                pending = _pending(row) - {code} if settled else _pending(row) | {code}
+                row.detail = {"pending": sorted(pending)}
+                return None
+            if row.state == "VOIDED" or not row.detail:
+                raise ApplicationError(
+                    f"shipment {shipment_id} is {row.state}: its order was stopped",
+                    type="BookingStopped",
+                    non_retryable=True,
+                )
+            return Shipment.model_validate(row.detail)
 
     @activity.defn
     def record_shipment_progress(self, event: ShipmentEvent) -> None:
@@ -225,7 +243,9 @@ class ShippingActivities:
                 failed.append(f"{code}: quote failed ({error})")
         ranked = rank_quotes(quotes)
         for quote in ranked:
-            self._intend(booking, quote.carrier)
+            booked_meanwhile = self._intend(booking, quote.carrier)
+            if booked_meanwhile is not None:
+                return booked_meanwhile
             try:
                 label = self._carriers[quote.carrier].book(quote, f"{shipment_id}@{quote.carrier}")
             except CarrierError as error:

@@ -131,6 +131,27 @@ def new_sku(engine: Engine, stock: dict[str, int], *, safety: int = 0, price: st
     return sku
 
 
+def new_warehouse(engine: Engine, capacity: int) -> str:
+    """A warehouse of its own in Amsterdam (the orders' nearest), `capacity` orders a day."""
+    code = f"W{uuid.uuid4().hex[:6].upper()}"
+    load_catalog(
+        engine,
+        {
+            "warehouses": [
+                {
+                    "code": code,
+                    "name": "test warehouse",
+                    "country": "NL",
+                    "latitude": 52.37,
+                    "longitude": 4.9,
+                    "daily_capacity": capacity,
+                }
+            ]
+        },
+    )
+    return code
+
+
 def stock_of(engine: Engine, sku: str) -> dict[str, tuple[int, int]]:
     """{warehouse: (on_hand, reserved)}."""
     with Session(engine) as session:

@@ -2,7 +2,7 @@
 orders, one live label per shipment, stopped orders hold nothing, approval before stock."""
 
 from collections import defaultdict
-from datetime import UTC, date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -18,6 +18,7 @@ from activities.db.models import (
     StockReservation,
     WarehouseLoad,
     aware,
+    utcnow,
 )
 from activities.invariants.common import BILLED, LIVE_SHIPMENT, STOPPED, Violation
 from activities.invariants.money import Ledger, authorisation_left_open
@@ -60,18 +61,24 @@ def stock_equals_live_holds(session: Session, skus: set[str] | None) -> list[Vio
 
 def warehouse_loads_counted(session: Session, warehouses: set[str] | None) -> list[Violation]:
     """Each warehouse's orders per day (the counter routing reads for its daily capacity)
-    equal the distinct orders with holds of that day there that were not released."""
+    equal the distinct orders with holds of that day there that were not released: for today
+    and yesterday (UTC), the days routing reads or just read (older days are history: their
+    holds are read by no decision, and reading them all would grow without end)."""
+    since = utcnow().date() - timedelta(days=1)
     # Read before and after the holds: a reservation committing meanwhile (PostgreSQL reads
     # each statement's own snapshot) changes its counter, and that warehouse-day is skipped.
-    before = _loads(session)
+    before = _loads(session, since)
     served: dict[tuple[str, date], set[str]] = defaultdict(set)
     for warehouse, order_id, at in session.execute(
         select(
             StockReservation.warehouse, StockReservation.order_id, StockReservation.created_at
-        ).where(StockReservation.state != "RELEASED")
+        ).where(
+            StockReservation.created_at >= datetime.combine(since, time.min, tzinfo=UTC),
+            StockReservation.state != "RELEASED",
+        )
     ):
         served[(warehouse, aware(at).astimezone(UTC).date())].add(order_id)
-    counted = _loads(session)
+    counted = _loads(session, since)
     return [
         Violation(
             order_id=f"{warehouse}@{day}",
@@ -86,8 +93,11 @@ def warehouse_loads_counted(session: Session, warehouses: set[str] | None) -> li
     ]
 
 
-def _loads(session: Session) -> dict[tuple[str, date], int]:
-    return {(row.warehouse, row.day): row.orders for row in session.scalars(select(WarehouseLoad))}
+def _loads(session: Session, since: date) -> dict[tuple[str, date], int]:
+    return {
+        (row.warehouse, row.day): row.orders
+        for row in session.scalars(select(WarehouseLoad).where(WarehouseLoad.day >= since))
+    }
 
 
 def one_live_label(session: Session) -> list[Violation]:

@@ -4,7 +4,6 @@ Reservations of different SKUs lock different stock rows, so nothing but the cap
 stands between two of them and the last slot of the day."""
 
 import threading
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -14,39 +13,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import inventory
-from activities.catalog import load_catalog
 from activities.db.models import Stock, WarehouseLoad, utcnow
 from activities.invariants import check_database
 from activities.inventory import InventoryActivities
 from domain.fulfilment import AllocationResult
 from domain.routing import DEFAULT_RULES, plan_fulfilment
 from domain.statuses import FulfilmentPolicy
-from domain.steps import ReserveRequest
-from tests.factories import make_order, new_sku
+from domain.steps import ReserveRequest, ShipmentEvent
+from tests.factories import make_order, new_sku, new_warehouse
 from tests.integration.test_inventory_concurrency import DESTINATION, held, race
 
 GATE_TIMEOUT = 30
-
-
-def new_warehouse(engine: Engine, capacity: int) -> str:
-    """A warehouse of its own in Amsterdam (the orders' nearest), `capacity` orders a day."""
-    code = f"W{uuid.uuid4().hex[:6].upper()}"
-    load_catalog(
-        engine,
-        {
-            "warehouses": [
-                {
-                    "code": code,
-                    "name": "test warehouse",
-                    "country": "NL",
-                    "latitude": 52.37,
-                    "longitude": 4.9,
-                    "daily_capacity": capacity,
-                }
-            ]
-        },
-    )
-    return code
 
 
 def request_for(sku: str) -> ReserveRequest:
@@ -192,3 +169,27 @@ def consistent(engine: Engine, order_id: str) -> bool:
     return not [
         v for v in check_database(engine, Decimal("5000"), {order_id}) if v.rule == "warehouse-load"
     ]
+
+
+def test_a_shipped_parcel_keeps_its_slot_when_the_rest_of_the_order_is_released(
+    engine: Engine,
+) -> None:
+    """The warehouse did the work for what left: releasing the order's other holds (a
+    cancelled backorder, the rest dropped) does not give that day's slot back."""
+    shipping_from, other = new_warehouse(engine, capacity=5), new_warehouse(engine, capacity=5)
+    first_sku, second_sku = new_sku(engine, {shipping_from: 3}), new_sku(engine, {other: 3})
+    activities = InventoryActivities(engine, DEFAULT_RULES)
+    order = make_order({first_sku: 1, second_sku: 1})
+    request = request_for(first_sku).model_copy(update={"order": order})
+
+    held = ActivityEnvironment().run(activities.reserve_inventory, request)
+    assert {r.warehouse for r in held.reservations} == {shipping_from, other}
+    assert (loads(engine, shipping_from), loads(engine, other)) == (1, 1)
+    parcel = ShipmentEvent(
+        order_id=order.order_id, shipment_id=f"{order.order_id}-1", warehouse=shipping_from
+    )
+    assert ActivityEnvironment().run(activities.ship_stock, parcel) == 1
+
+    assert ActivityEnvironment().run(activities.release_inventory, order.order_id) == 1
+    assert (loads(engine, shipping_from), loads(engine, other)) == (1, 0)
+    assert consistent(engine, order.order_id)

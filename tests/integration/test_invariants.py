@@ -15,8 +15,7 @@ from activities.db.models import (
     StockReservation,
 )
 from activities.invariants import check_database, exceptions
-from tests.factories import new_sku
-from tests.integration.test_daily_capacity import new_warehouse
+from tests.factories import new_sku, new_warehouse
 
 THRESHOLD = Decimal("5000")
 

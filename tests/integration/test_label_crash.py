@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.carriers import CarrierError, CarrierUnavailable, Label, carriers_from_config
@@ -84,3 +85,51 @@ def test_a_label_bought_before_a_crash_is_voided_when_the_retry_falls_back(
 
     env.run(shipping.void_labels, order_id)  # the order is cancelled after all
     assert live_labels(engine, shipment_id) == []
+
+
+def test_an_attempt_that_outlived_its_orders_stop_buys_no_label(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A booking attempt still quoting while its order was stopped and its shipment voided
+    (an attempt the workflow had given up on) must not buy a label: the shipment is VOIDED
+    by the time it would note its carrier, so it stops there."""
+    labels = DatabaseLabelBook(engine)
+    carriers = carriers_from_config(DEFAULT_CARRIERS, labels, set(), 0.0, (0, 0))
+    shipping = ShippingActivities(engine, list(carriers))
+    order_id = f"t-{uuid.uuid4().hex[:10]}"
+    shipment_id = f"{order_id}-AMS"
+    destination = locate("NL", "1016 GV")
+    assert destination is not None
+    request = BookingRequest(
+        order_id=order_id,
+        currency="EUR",
+        destination=destination,
+        promised_date=date.today() + timedelta(days=5),
+        allocations=[Allocation(warehouse="AMS", lines=[Demand(sku="KB-100", quantity=1)])],
+    )
+    for carrier in carriers:  # the stop lands while this attempt asks for quotes
+        quote = carrier.quote
+
+        def stopped_meanwhile(*args: object, _quote=quote) -> object:  # type: ignore[no-untyped-def]
+            with Session(engine) as session, session.begin():
+                if session.get(ShipmentRecord, shipment_id) is None:
+                    session.add(
+                        ShipmentRecord(
+                            shipment_id=shipment_id,
+                            order_id=order_id,
+                            warehouse="AMS",
+                            state="VOIDED",
+                            detail={"pending": []},
+                        )
+                    )
+            return _quote(*args)
+
+        monkeypatch.setattr(carrier, "quote", stopped_meanwhile)
+
+    with pytest.raises(ApplicationError) as stopped:
+        ActivityEnvironment().run(shipping.book_shipments, request)
+    assert stopped.value.type == "BookingStopped" and stopped.value.non_retryable
+    assert live_labels(engine, shipment_id) == []
+    with Session(engine) as session:
+        row = session.get(ShipmentRecord, shipment_id)
+        assert row is not None and row.state == "VOIDED"
