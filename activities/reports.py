@@ -1,4 +1,5 @@
-"""Read-only views of the read model for the CLI (stock levels, KPIs); nothing here writes."""
+"""Read-only views of the read model for the CLI (stock levels, warehouse loads, KPIs);
+nothing here writes."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,9 @@ from activities.db.models import (
     ReturnAuthorization,
     ShipmentRecord,
     Stock,
+    Warehouse,
+    WarehouseLoad,
+    utcnow,
 )
 
 
@@ -35,6 +39,32 @@ def stock_levels(engine: Engine, sku: str | None = None) -> list[dict[str, Any]]
                 "available": max(row.on_hand - row.reserved - row.safety_stock, 0),
             }
             for row in session.scalars(query)
+        ]
+
+
+def warehouse_loads(engine: Engine) -> list[dict[str, Any]]:
+    """Each warehouse's daily capacity and the orders it serves today (UTC): what routing
+    reads before it sends an order there."""
+    today = utcnow().date()
+    query = (
+        select(Warehouse.code, Warehouse.country, Warehouse.daily_capacity, WarehouseLoad.orders)
+        .outerjoin(
+            WarehouseLoad,
+            (WarehouseLoad.warehouse == Warehouse.code) & (WarehouseLoad.day == today),
+        )
+        .order_by(Warehouse.code)
+    )
+    with Session(engine) as session:
+        return [
+            {
+                "warehouse": code,
+                "country": country,
+                "day": today.isoformat(),
+                "daily_capacity": capacity,
+                "orders_today": orders or 0,
+                "left_today": max(capacity - (orders or 0), 0),
+            }
+            for code, country, capacity, orders in session.execute(query)
         ]
 
 

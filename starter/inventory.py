@@ -73,6 +73,18 @@ def stock_levels(settings: Settings, sku: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+def warehouse_loads(settings: Settings) -> list[dict[str, Any]]:
+    """Each warehouse's capacity and orders today, from the read model."""
+    from activities.db.engine import make_engine
+    from activities.reports import warehouse_loads as read_loads
+
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    try:
+        return read_loads(engine)
+    finally:
+        engine.dispose()
+
+
 def refuse_unknown(settings: Settings, sku: str, warehouse: str) -> None:
     """A one-line refusal for goods the catalog does not know (read model)."""
     from activities.db.engine import make_engine

@@ -96,6 +96,17 @@ def stock_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def warehouse_table(rows: list[dict[str, Any]]) -> Table:
+    day = rows[0]["day"] if rows else ""
+    table = Table(title=f"Warehouses on {day} (UTC)")
+    columns = ("warehouse", "country", "daily_capacity", "orders_today", "left_today")
+    for column in columns:
+        table.add_column(column, no_wrap=True, justify="left" if column in columns[:2] else "right")
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in columns))
+    return table
+
+
 def show_state(
     state: OrderState,
     source: str = "temporal",

@@ -33,6 +33,18 @@ def stock(
 
 
 @app.command(rich_help_panel=PANEL)
+def warehouses(as_json: JsonFlag = False) -> None:
+    """Each warehouse's daily capacity and orders served today (UTC), as routing sees them."""
+    from starter.inventory import warehouse_loads
+
+    rows = warehouse_loads(get_settings())
+    if as_json:
+        render.print_json(rows)
+    else:
+        render.console.print(render.warehouse_table(rows))
+
+
+@app.command(rich_help_panel=PANEL)
 def restock(
     sku: str,
     warehouse: str,

@@ -58,6 +58,13 @@ async def test_stock_restock_setup_and_bench(
     assert 0 < result["orders"]["cores_busy"]["workers"] <= result["machine"]["cores"]
     assert result["ratios"]["orders_per_plain"] > 0 and result["run"]["workers"] == 1
     assert result["open_orders"]["orders"] == 2
+    # Every order the bench placed counts once against its warehouse's capacity today.
+    loads = json.loads((await run_cli("warehouses", "--json", env=env)).stdout)
+    bench_warehouse = next(row for row in loads if row["warehouse"] == "BNC")
+    assert bench_warehouse["orders_today"] >= 3 + 2  # measured and left open, at least
+    assert bench_warehouse["left_today"] == (
+        bench_warehouse["daily_capacity"] - bench_warehouse["orders_today"]
+    )
     # The two open orders stay in the worker's cache (the SDK's gauge, read from the worker).
     opened = result["open_orders"]
     assert opened["sticky_cache_after"] >= opened["sticky_cache_before"] + 2
