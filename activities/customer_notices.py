@@ -9,9 +9,11 @@ first attempt committed finds both and writes nothing; one that did not commit w
 
 import weakref
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy import Engine, Row, bindparam, insert, select
 from sqlalchemy.orm import Session
 from temporalio import activity
 
@@ -79,12 +81,29 @@ def _how(session: Session) -> CustomerMail:
     return _reach.get(session.get_bind().engine, CustomerMail())
 
 
+_ORDER_FACTS = select(
+    OrderRecord.order_id,
+    OrderRecord.customer_id,
+    OrderRecord.currency,
+    OrderRecord.total,
+    OrderRecord.gross_estimate,
+    OrderRecord.promised_date,
+    OrderRecord.order,
+).where(OrderRecord.order_id == bindparam("order"))
+Ordered = OrderRecord | Row[str, str, str, Decimal, Decimal | None, date | None, dict[str, Any]]
+"""An order as a notice reads it: its row, or the columns `_ORDER_FACTS` reads."""
+_ADDRESSEE = select(Customer.name, Customer.email).where(
+    Customer.customer_id == bindparam("customer")
+)
+
+
 def after_step(session: Session, change: StatusChange) -> None:
     """Write the customer notices a newly recorded audit step fires (most fire none)."""
     triggers = step_events(change.step, change.status)
     if not triggers:
         return
-    order = session.get(OrderRecord, change.order_id)
+    # The order's columns a notice reads, by a statement built once (the caller flushed).
+    order = session.connection().execute(_ORDER_FACTS, {"order": change.order_id}).first()
     if order is None:
         return
     for trigger in triggers:
@@ -142,12 +161,12 @@ def return_label_booked(session: Session, rma: ReturnAuthorization) -> None:
 
 
 def _tell(
-    session: Session, order: OrderRecord, event: CustomerEvent, about: str | None, facts: Facts
+    session: Session, order: Ordered, event: CustomerEvent, about: str | None, facts: Facts
 ) -> None:
     key = notice_key(order.order_id, event, about)
     if session.scalar(_NOTICE_WRITTEN, {"key": key}):
         return
-    customer = session.get(Customer, order.customer_id)
+    customer = session.connection().execute(_ADDRESSEE, {"customer": order.customer_id}).first()
     message = message_for(event, _order_facts(session, order, customer), facts)
     # Two inserts built once, not through the ORM: a notice is written in the transaction of
     # an order's reservation, on the hot path (README, "Speed").
@@ -197,7 +216,9 @@ _PRODUCT_NAMES = select(Product.sku, Product.name).where(
 )
 
 
-def _order_facts(session: Session, order: OrderRecord, customer: Customer | None) -> OrderFacts:
+def _order_facts(
+    session: Session, order: Ordered, customer: Row[str, str | None] | None
+) -> OrderFacts:
     placed = order.order
     ship_to = placed.get("ship_to") or {}
     where = ", ".join(
@@ -231,7 +252,7 @@ def _named(session: Session, lines: list[dict[str, object]]) -> list[NoticeLine]
     ]
 
 
-def _backorder(session: Session, order: OrderRecord, change: StatusChange) -> Backorder:
+def _backorder(session: Session, order: Ordered, change: StatusChange) -> Backorder:
     detail = change.detail or {}
     first = session.scalar(
         select(OrderEvent.at).where(

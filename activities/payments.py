@@ -141,13 +141,14 @@ class PaymentActivities:
         re-authorisation covers what of it is not captured yet. One read-only transaction,
         columns rather than rows (README, "Speed")."""
         with Session(reader(self._engine)) as session:
-            made = session.execute(_MADE, {"key": key}).first()
+            read = session.connection()  # statements built once: no ORM round
+            made = read.execute(_MADE, {"key": key}).first()
             if made is not None:
                 return (made.reference, made.valid_until), from_minor(
                     made.amount_minor, made.currency
                 )
-            balance = session.execute(_CAPTURED, {"of_order": request.order_id}).first()
-            estimate = session.scalar(_ESTIMATE, {"of_order": request.order_id})
+            balance = read.execute(_CAPTURED, {"of_order": request.order_id}).first()
+            estimate = read.scalar(_ESTIMATE, {"of_order": request.order_id})
         captured = from_minor(*balance) if balance is not None else Decimal(0)
         if estimate is None:
             return None, request.amount

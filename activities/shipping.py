@@ -1,8 +1,9 @@
 """Carrier booking by rate and SLA with fallback, label voiding, shipment progress."""
 
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Engine, Insert, bindparam, select, update
+from sqlalchemy import Engine, Insert, Row, bindparam, select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -66,7 +67,7 @@ def _new_label(dialect: str) -> Insert:
     return insert_new(dialect, CarrierLabel).returning(CarrierLabel.label_id)
 
 
-def _pending(row: ShipmentRecord) -> set[str]:
+def _pending(row: ShipmentRecord | Row[Any]) -> set[str]:
     """Carriers a booking of this shipment was started with and not settled."""
     return set((row.detail or {}).get("pending", [])) if row.state == "BOOKING" else set()
 
@@ -218,14 +219,13 @@ class ShippingActivities:
         # (`_intend`): whatever happens next, void_labels knows which keys to look up. Until
         # then this only reads: a booking done before, the intents of an attempt that died.
         with Session(reader(self._engine)) as session:
-            existing = session.get(ShipmentRecord, shipment_id)
+            read = session.connection()
+            existing = read.execute(_SHIPMENT_STATE, {"shipment": shipment_id}).first()
             if existing is not None and existing.state != "BOOKING" and existing.detail:
                 return Shipment.model_validate(existing.detail)
             # Intents left by an attempt that died: their labels may exist whatever happens now.
             inherited = _pending(existing) if existing is not None else set()
-            origin_country = session.scalar(
-                select(Warehouse.country).where(Warehouse.code == allocation.warehouse)
-            )
+            origin_country = read.scalar(_ORIGIN, {"warehouse": allocation.warehouse})
             assert origin_country is not None, f"unknown warehouse {allocation.warehouse}"
         units = sum(line.quantity for line in allocation.lines)
         quotes: list[CarrierQuote] = []
@@ -304,5 +304,9 @@ class ShippingActivities:
                 )
 
 
+_ORIGIN = select(Warehouse.country).where(Warehouse.code == bindparam("warehouse"))
+_SHIPMENT_STATE = select(ShipmentRecord.state, ShipmentRecord.detail).where(
+    ShipmentRecord.shipment_id == bindparam("shipment")
+)
 _BOOKED = update(ShipmentRecord).where(ShipmentRecord.shipment_id == bindparam("booked_id"))
 """A shipment's row once its label is bought: one statement built once (README, "Speed")."""
