@@ -27,6 +27,19 @@ def live_labels(engine: Engine, shipment_id: str) -> list[str]:
         return sorted(row.carrier for row in rows)
 
 
+def one_parcel_from_ams(order_id: str) -> BookingRequest:
+    """A booking of one parcel from AMS to Amsterdam, due in five days."""
+    destination = locate("NL", "1016 GV")
+    assert destination is not None
+    return BookingRequest(
+        order_id=order_id,
+        currency="EUR",
+        destination=destination,
+        promised_date=date.today() + timedelta(days=5),
+        allocations=[Allocation(warehouse="AMS", lines=[Demand(sku="KB-100", quantity=1)])],
+    )
+
+
 def test_a_label_bought_before_a_crash_is_voided_when_the_retry_falls_back(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,15 +72,7 @@ def test_a_label_bought_before_a_crash_is_voided_when_the_retry_falls_back(
     )
     parcelco = next(c for c in carriers if c.code == "PARCELCO")
     parcelco.down = True  # the retry cannot book there: it falls back to another carrier
-    destination = locate("NL", "1016 GV")
-    assert destination is not None
-    request = BookingRequest(
-        order_id=order_id,
-        currency="EUR",
-        destination=destination,
-        promised_date=date.today() + timedelta(days=5),
-        allocations=[Allocation(warehouse="AMS", lines=[Demand(sku="KB-100", quantity=1)])],
-    )
+    request = one_parcel_from_ams(order_id)
     env = ActivityEnvironment()
     # The fallback label is bought, but the stray at PARCELCO cannot be voided while it is
     # down: the attempt fails (and is retried) rather than forget a label that may be live.
@@ -98,15 +103,7 @@ def test_an_attempt_that_outlived_its_orders_stop_buys_no_label(
     shipping = ShippingActivities(engine, list(carriers))
     order_id = f"t-{uuid.uuid4().hex[:10]}"
     shipment_id = f"{order_id}-AMS"
-    destination = locate("NL", "1016 GV")
-    assert destination is not None
-    request = BookingRequest(
-        order_id=order_id,
-        currency="EUR",
-        destination=destination,
-        promised_date=date.today() + timedelta(days=5),
-        allocations=[Allocation(warehouse="AMS", lines=[Demand(sku="KB-100", quantity=1)])],
-    )
+    request = one_parcel_from_ams(order_id)
     for carrier in carriers:  # the stop lands while this attempt asks for quotes
         quote = carrier.quote
 
