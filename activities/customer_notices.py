@@ -166,11 +166,11 @@ def _tell(
     key = notice_key(order.order_id, event, about)
     if session.scalar(_NOTICE_WRITTEN, {"key": key}):
         return
-    customer = session.connection().execute(_ADDRESSEE, {"customer": order.customer_id}).first()
-    message = message_for(event, _order_facts(session, order, customer), facts)
-    # Two inserts built once, not through the ORM: a notice is written in the transaction of
+    # Statements built once, not through the ORM: a notice is written in the transaction of
     # an order's reservation, on the hot path (README, "Speed").
     connection = session.connection()
+    customer = connection.execute(_ADDRESSEE, {"customer": order.customer_id}).first()
+    message = message_for(event, _order_facts(session, order, customer), facts)
     connection.execute(
         _NEW_NOTICE,
         {

@@ -2,6 +2,7 @@
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, Row, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
@@ -182,7 +183,7 @@ class IntakeActivities:
                 session.execute(
                     delete(OrderLineRecord).where(OrderLineRecord.order_id == order.order_id)
                 )
-                session.add_all(_line_records(order))
+                session.add_all(OrderLineRecord(**line) for line in _line_rows(order))
             return changed
 
     @staticmethod
@@ -275,18 +276,7 @@ class IntakeActivities:
                 "routing": None,
             },
         )
-        connection.execute(
-            _NEW_LINE,
-            [
-                {
-                    "order_id": order.order_id,
-                    "sku": line.sku,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                }
-                for line in order.lines
-            ],
-        )
+        connection.execute(_NEW_LINE, _line_rows(order))
 
 
 _KNOWN = select(OrderRecord.order_id).where(OrderRecord.order_id == bindparam("order"))
@@ -335,13 +325,14 @@ _EARLIER_COPY = (
 """Built once: every validation asks it (README, "Speed")."""
 
 
-def _line_records(order: Order) -> list[OrderLineRecord]:
+def _line_rows(order: Order) -> list[dict[str, Any]]:
+    """The order's lines as `order_lines` rows."""
     return [
-        OrderLineRecord(
-            order_id=order.order_id,
-            sku=line.sku,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-        )
+        {
+            "order_id": order.order_id,
+            "sku": line.sku,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+        }
         for line in order.lines
     ]

@@ -1,7 +1,7 @@
 """Stock: route and hard-hold in one transaction, release, ship out, receive."""
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import cache
 
 from sqlalchemy import Engine, Insert, Row, bindparam, insert, select, update
@@ -22,7 +22,7 @@ from activities.db.models import (
     StockReservation,
     Warehouse,
     WarehouseLoad,
-    aware,
+    utc_day,
     utcnow,
 )
 from activities.db.models import StockReceipt as StockReceiptRecord
@@ -61,7 +61,7 @@ class InventoryActivities:
             earlier = _held(session, order.order_id, ("HELD", "SHIPPED"))
             held = _units_by_sku(earlier)
             # Warehouses whose load today already counts this order (an earlier round today).
-            counted = {h.warehouse for h in earlier if _day(h.created_at) == now.date()}
+            counted = {h.warehouse for h in earlier if utc_day(h.created_at) == now.date()}
             demand = [
                 Demand(sku=line.sku, quantity=line.quantity - held.get(line.sku, 0))
                 for line in order.lines
@@ -157,11 +157,11 @@ class InventoryActivities:
                 )
                 hold.state = "RELEASED"
                 released += hold.quantity
-                freed.add((hold.warehouse, _day(hold.created_at)))
+                freed.add((hold.warehouse, utc_day(hold.created_at)))
             # A warehouse's day stops counting the order once nothing of that day's holds is
             # left there (a shipped parcel still counts: the warehouse did the work).
             for h in _held(session, order_id, ("SHIPPED",)):
-                freed.discard((h.warehouse, _day(h.created_at)))
+                freed.discard((h.warehouse, utc_day(h.created_at)))
             for warehouse, day in sorted(freed):
                 load_changes(session, warehouse, day, -1)
             return released
@@ -367,11 +367,6 @@ _COUNT_OUT = (
     )
     .values(orders=WarehouseLoad.orders - 1)
 )
-
-
-def _day(at: datetime) -> date:
-    """The UTC day of a stored time (the day a warehouse's load counts a hold in)."""
-    return aware(at).astimezone(UTC).date()
 
 
 def _claim_capacity(

@@ -31,6 +31,11 @@ def aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def utc_day(at: datetime) -> date:
+    """The UTC day of a stored time (PostgreSQL gives it back in the session's zone)."""
+    return aware(at).astimezone(UTC).date()
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 

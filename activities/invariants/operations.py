@@ -17,7 +17,7 @@ from activities.db.models import (
     Stock,
     StockReservation,
     WarehouseLoad,
-    aware,
+    utc_day,
     utcnow,
 )
 from activities.invariants.common import BILLED, LIVE_SHIPMENT, STOPPED, Violation
@@ -77,7 +77,7 @@ def warehouse_loads_counted(session: Session, warehouses: set[str] | None) -> li
             StockReservation.state != "RELEASED",
         )
     ):
-        served[(warehouse, aware(at).astimezone(UTC).date())].add(order_id)
+        served[(warehouse, utc_day(at))].add(order_id)
     counted = _loads(session, since)
     return [
         Violation(
