@@ -174,12 +174,13 @@ def consistent(engine: Engine, order_id: str) -> bool:
 def test_a_shipped_parcel_keeps_its_slot_when_the_rest_of_the_order_is_released(
     engine: Engine,
 ) -> None:
-    """The warehouse did the work for what left: releasing the order's other holds (a
-    cancelled backorder, the rest dropped) does not give that day's slot back."""
+    """The warehouse did the work for what left: releasing the order's other holds there the
+    same day (a second round, then the order stopped) does not give that day's slot back;
+    another warehouse where the order only held stock does get its slot back."""
     shipping_from, other = new_warehouse(engine, capacity=5), new_warehouse(engine, capacity=5)
-    first_sku, second_sku = new_sku(engine, {shipping_from: 3}), new_sku(engine, {other: 3})
+    first_sku, second_sku = new_sku(engine, {shipping_from: 1}), new_sku(engine, {other: 3})
     activities = InventoryActivities(engine, DEFAULT_RULES)
-    order = make_order({first_sku: 1, second_sku: 1})
+    order = make_order({first_sku: 2, second_sku: 1})  # one of the first SKU waits
     request = request_for(first_sku).model_copy(update={"order": order})
 
     held = ActivityEnvironment().run(activities.reserve_inventory, request)
@@ -189,7 +190,14 @@ def test_a_shipped_parcel_keeps_its_slot_when_the_rest_of_the_order_is_released(
         order_id=order.order_id, shipment_id=f"{order.order_id}-1", warehouse=shipping_from
     )
     assert ActivityEnvironment().run(activities.ship_stock, parcel) == 1
+    restock(engine, first_sku, shipping_from, 1)
+    again = ActivityEnvironment().run(
+        activities.reserve_inventory, request.model_copy(update={"round": 1})
+    )
+    assert [(r.sku, r.warehouse) for r in again.reservations if r.sku == first_sku] == [
+        (first_sku, shipping_from)
+    ]  # the second unit, held the same day where the first one shipped from
 
-    assert ActivityEnvironment().run(activities.release_inventory, order.order_id) == 1
+    assert ActivityEnvironment().run(activities.release_inventory, order.order_id) == 2
     assert (loads(engine, shipping_from), loads(engine, other)) == (1, 0)
     assert consistent(engine, order.order_id)
