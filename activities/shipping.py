@@ -193,13 +193,7 @@ class ShippingActivities:
                 pending = _pending(row) - {code} if settled else _pending(row) | {code}
                 row.detail = {"pending": sorted(pending)}
                 return None
-            if row.state == "VOIDED" or not row.detail:
-                raise ApplicationError(
-                    f"shipment {shipment_id} is {row.state}: its order was stopped",
-                    type="BookingStopped",
-                    non_retryable=True,
-                )
-            return Shipment.model_validate(row.detail)
+            return _settled(shipment_id, row.state, row.detail)
 
     @activity.defn
     def record_shipment_progress(self, event: ShipmentEvent) -> None:
@@ -221,8 +215,8 @@ class ShippingActivities:
         with Session(reader(self._engine)) as session:
             read = session.connection()
             existing = read.execute(_SHIPMENT_STATE, {"shipment": shipment_id}).first()
-            if existing is not None and existing.state != "BOOKING" and existing.detail:
-                return Shipment.model_validate(existing.detail)
+            if existing is not None and existing.state != "BOOKING":
+                return _settled(shipment_id, existing.state, existing.detail)
             # Intents left by an attempt that died: their labels may exist whatever happens now.
             inherited = _pending(existing) if existing is not None else set()
             origin_country = read.scalar(_ORIGIN, {"warehouse": allocation.warehouse})
@@ -302,6 +296,19 @@ class ShippingActivities:
                         **booked,
                     )
                 )
+
+
+def _settled(shipment_id: str, state: str, detail: dict[str, Any] | None) -> Shipment:
+    """A shipment whose booking is over: the label booked before (another attempt's), or
+    "BookingStopped" (non-retryable) if it was voided (its order stopped): no label may be
+    bought for it, and a voided label is not a booking."""
+    if state == "VOIDED" or not detail or "pending" in detail:
+        raise ApplicationError(
+            f"shipment {shipment_id} is {state}: its order was stopped",
+            type="BookingStopped",
+            non_retryable=True,
+        )
+    return Shipment.model_validate(detail)
 
 
 _ORIGIN = select(Warehouse.country).where(Warehouse.code == bindparam("warehouse"))

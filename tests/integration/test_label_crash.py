@@ -130,3 +130,44 @@ def test_an_attempt_that_outlived_its_orders_stop_buys_no_label(
     with Session(engine) as session:
         row = session.get(ShipmentRecord, shipment_id)
         assert row is not None and row.state == "VOIDED"
+
+
+@pytest.mark.parametrize(
+    "booked_first", [False, True], ids=["voided-while-booking", "voided-label"]
+)
+def test_a_retry_after_its_orders_stop_buys_no_label_and_returns_no_voided_one(
+    engine: Engine, booked_first: bool
+) -> None:
+    """The order was stopped and its shipment voided before this attempt began: the attempt
+    stops at once (non-retryable), whether the shipment was voided mid-booking (its detail
+    holds only the carriers it was trying) or after its label was bought (a voided label is
+    not a booking to hand back)."""
+    labels = DatabaseLabelBook(engine)
+    carriers = carriers_from_config(DEFAULT_CARRIERS, labels, set(), 0.0, (0, 0))
+    shipping = ShippingActivities(engine, list(carriers))
+    order_id = f"t-{uuid.uuid4().hex[:10]}"
+    shipment_id = f"{order_id}-AMS"
+    request = one_parcel_from_ams(order_id)
+    env = ActivityEnvironment()
+    if booked_first:
+        env.run(shipping.book_shipments, request)
+    else:
+        with Session(engine) as session, session.begin():
+            session.add(
+                ShipmentRecord(
+                    shipment_id=shipment_id,
+                    order_id=order_id,
+                    warehouse="AMS",
+                    state="BOOKING",
+                    detail={"pending": ["PARCELCO"]},
+                )
+            )
+    assert env.run(shipping.void_labels, order_id) == 1  # the order is stopped
+
+    with pytest.raises(ApplicationError) as stopped:
+        env.run(shipping.book_shipments, request)
+    assert stopped.value.type == "BookingStopped" and stopped.value.non_retryable
+    assert live_labels(engine, shipment_id) == []
+    with Session(engine) as session:
+        row = session.get(ShipmentRecord, shipment_id)
+        assert row is not None and row.state == "VOIDED"
