@@ -10,7 +10,13 @@ from sqlalchemy.orm import Session
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.carriers import CarrierError, CarrierUnavailable, Label, carriers_from_config
+from activities.carriers import (
+    Carrier,
+    CarrierError,
+    CarrierUnavailable,
+    Label,
+    carriers_from_config,
+)
 from activities.db.models import CarrierLabel, ShipmentRecord
 from activities.shipping import DatabaseLabelBook, ShippingActivities
 from domain.fulfilment import Allocation, Demand
@@ -40,25 +46,37 @@ def one_parcel_from_ams(order_id: str) -> BookingRequest:
     )
 
 
-def test_a_label_bought_before_a_crash_is_voided_when_the_retry_falls_back(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    labels = DatabaseLabelBook(engine)
-    carriers = carriers_from_config(DEFAULT_CARRIERS, labels, set(), 0.0, (0, 0))
-    shipping = ShippingActivities(engine, list(carriers))
-    order_id = f"t-{uuid.uuid4().hex[:10]}"
-    shipment_id = f"{order_id}-AMS"
-    # Attempt 1 wrote its intent, bought a PARCELCO label, and the worker died before saving.
+def shipping_without_latency(engine: Engine) -> tuple[list[Carrier], ShippingActivities]:
+    """The simulated carriers (no latency, none down) and the shipping steps over them."""
+    carriers = list(
+        carriers_from_config(DEFAULT_CARRIERS, DatabaseLabelBook(engine), set(), 0.0, (0, 0))
+    )
+    return carriers, ShippingActivities(engine, carriers)
+
+
+def left_booking_at_parcelco(engine: Engine, order_id: str) -> None:
+    """An attempt wrote the AMS parcel's intent (BOOKING, PARCELCO pending) and died."""
     with Session(engine) as session, session.begin():
         session.add(
             ShipmentRecord(
-                shipment_id=shipment_id,
+                shipment_id=f"{order_id}-AMS",
                 order_id=order_id,
                 warehouse="AMS",
                 state="BOOKING",
                 detail={"pending": ["PARCELCO"]},
             )
         )
+
+
+def test_a_label_bought_before_a_crash_is_voided_when_the_retry_falls_back(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labels = DatabaseLabelBook(engine)
+    carriers, shipping = shipping_without_latency(engine)
+    order_id = f"t-{uuid.uuid4().hex[:10]}"
+    shipment_id = f"{order_id}-AMS"
+    # Attempt 1 wrote its intent, bought a PARCELCO label, and the worker died before saving.
+    left_booking_at_parcelco(engine, order_id)
     labels.add(
         Label(
             label_id=f"PARCELCO-LBL-{uuid.uuid4().hex[:12]}",
@@ -98,9 +116,7 @@ def test_an_attempt_that_outlived_its_orders_stop_buys_no_label(
     """A booking attempt still quoting while its order was stopped and its shipment voided
     (an attempt the workflow had given up on) must not buy a label: the shipment is VOIDED
     by the time it would note its carrier, so it stops there."""
-    labels = DatabaseLabelBook(engine)
-    carriers = carriers_from_config(DEFAULT_CARRIERS, labels, set(), 0.0, (0, 0))
-    shipping = ShippingActivities(engine, list(carriers))
+    carriers, shipping = shipping_without_latency(engine)
     order_id = f"t-{uuid.uuid4().hex[:10]}"
     shipment_id = f"{order_id}-AMS"
     request = one_parcel_from_ams(order_id)
@@ -142,9 +158,7 @@ def test_a_retry_after_its_orders_stop_buys_no_label_and_returns_no_voided_one(
     stops at once (non-retryable), whether the shipment was voided mid-booking (its detail
     holds only the carriers it was trying) or after its label was bought (a voided label is
     not a booking to hand back)."""
-    labels = DatabaseLabelBook(engine)
-    carriers = carriers_from_config(DEFAULT_CARRIERS, labels, set(), 0.0, (0, 0))
-    shipping = ShippingActivities(engine, list(carriers))
+    _, shipping = shipping_without_latency(engine)
     order_id = f"t-{uuid.uuid4().hex[:10]}"
     shipment_id = f"{order_id}-AMS"
     request = one_parcel_from_ams(order_id)
@@ -152,16 +166,7 @@ def test_a_retry_after_its_orders_stop_buys_no_label_and_returns_no_voided_one(
     if booked_first:
         env.run(shipping.book_shipments, request)
     else:
-        with Session(engine) as session, session.begin():
-            session.add(
-                ShipmentRecord(
-                    shipment_id=shipment_id,
-                    order_id=order_id,
-                    warehouse="AMS",
-                    state="BOOKING",
-                    detail={"pending": ["PARCELCO"]},
-                )
-            )
+        left_booking_at_parcelco(engine, order_id)  # an attempt died mid-booking
     assert env.run(shipping.void_labels, order_id) == 1  # the order is stopped
 
     with pytest.raises(ApplicationError) as stopped:
