@@ -4,6 +4,7 @@ Reservations of different SKUs lock different stock rows, so nothing but the cap
 stands between two of them and the last slot of the day."""
 
 import threading
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -154,12 +155,13 @@ def restock(engine: Engine, sku: str, warehouse: str, units: int) -> None:
         )
 
 
-def loads(engine: Engine, warehouse: str) -> int:
-    """The warehouse's orders today, as routing reads them."""
+def loads(engine: Engine, warehouse: str, day: date | None = None) -> int:
+    """The warehouse's orders on `day` (today), as routing reads them."""
     with Session(engine) as session:
         counted = session.scalar(
             select(WarehouseLoad.orders).where(
-                WarehouseLoad.warehouse == warehouse, WarehouseLoad.day == utcnow().date()
+                WarehouseLoad.warehouse == warehouse,
+                WarehouseLoad.day == (day or utcnow().date()),
             )
         )
         return counted or 0
@@ -201,3 +203,33 @@ def test_a_shipped_parcel_keeps_its_slot_when_the_rest_of_the_order_is_released(
     assert ActivityEnvironment().run(activities.release_inventory, order.order_id) == 2
     assert (loads(engine, shipping_from), loads(engine, other)) == (1, 0)
     assert consistent(engine, order.order_id)
+
+
+def test_an_order_routed_as_the_day_turns_holds_nothing_on_the_day_that_ended(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routing read yesterday's loads a millisecond before midnight; by the time it would
+    hold, today has begun. The attempt holds nothing and counts nothing on either day
+    (DayTurned, retryable), and its retry holds and counts today."""
+    warehouse = new_warehouse(engine, capacity=5)
+    sku = new_sku(engine, {warehouse: 3})
+    activities = InventoryActivities(engine, DEFAULT_RULES)
+    request = request_for(sku)
+    today = utcnow().date()
+    yesterday = today - timedelta(days=1)
+    midnight = datetime.combine(today, time(), tzinfo=UTC)
+    clock = iter([midnight - timedelta(milliseconds=1)])  # the plan's reading; then today
+    monkeypatch.setattr(
+        inventory, "utcnow", lambda: next(clock, midnight + timedelta(milliseconds=1))
+    )
+
+    with pytest.raises(ApplicationError) as turned:
+        ActivityEnvironment().run(activities.reserve_inventory, request)
+    assert turned.value.type == "DayTurned" and not turned.value.non_retryable
+    assert held(engine, sku) == {}
+    assert (loads(engine, warehouse, yesterday), loads(engine, warehouse, today)) == (0, 0)
+
+    retried = ActivityEnvironment().run(activities.reserve_inventory, request)
+    assert [r.warehouse for r in retried.reservations] == [warehouse]
+    assert (loads(engine, warehouse, yesterday), loads(engine, warehouse, today)) == (0, 1)
+    assert consistent(engine, request.order.order_id)
