@@ -9,11 +9,11 @@ The replay then asks for the patch a task too early, is told it is not in the hi
 the unpatched branch and fails (TMPRL1100): the order can no longer be queried, reset or
 taken over by another worker (seen on an order closing after a refused payment, queried while
 it closed; README, "Changing the workflow"). So a run decides its version when it starts,
-before any step: `DECIDED_AT_START`, asked by `OrderWorkflow.run` first thing, stands for every
-patch made before it (one marker instead of one per patch, each with its search-attribute
-upsert), and a patch made after it goes into `LATER`, asked right after it. Runs started
-before `DECIDED_AT_START` ask each patch where they always did (the race stays possible for
-them, as it was).
+before any step: `OrderWorkflow.run` first asks for the newest of `VERSIONS`, then each older
+one until one is in the history. A run records one marker (the newest version's, with its
+search-attribute upsert), which stands for every patch made before it: the patches of `BEFORE`
+and every version up to its own. Runs started before `DECIDED_AT_START` ask each patch where
+they always did (the race stays possible for them, as it was); they take no later version.
 """
 
 from temporalio import workflow
@@ -46,8 +46,7 @@ TELL_OPERATIONS_ON_FAILURE = "tell-operations-on-failure"
 """A FAILED order notifies operations (and mails them where SMTP is configured)."""
 
 DECIDED_AT_START = "patches-decided-at-start"
-"""A run decides its version in its first workflow task: it takes every patch of `BEFORE`,
-and asks for each of `LATER` there and then."""
+"""A run decides its version in its first workflow task: it takes every patch of `BEFORE`."""
 
 BEFORE = frozenset(
     {
@@ -62,21 +61,38 @@ BEFORE = frozenset(
 )
 """The patches made before `DECIDED_AT_START` (never add to it)."""
 
-LATER: tuple[str, ...] = ()
-"""Patches made after `DECIDED_AT_START`, in the order they were made: asked when a run
-starts, so that each is recorded in its first workflow task."""
+VERSIONS: tuple[str, ...] = (DECIDED_AT_START,)
+"""The versions a run can take when it starts, oldest first. A change to the workflow made
+from now on is a new version at the end (a constant beside `DECIDED_AT_START`, asked with
+`patched` where the code branches): a new run then records that one marker, not one more per
+change. Never reorder or remove a version while a run of it may still be open."""
 
 
 def decide_at_start() -> None:
     """The run's first step: which version of the workflow this run is."""
-    if workflow.patched(DECIDED_AT_START):
-        for patch in LATER:
-            workflow.patched(patch)
+    _version()
+
+
+def _version() -> int:
+    """How many of `VERSIONS` this run takes (0: it started before `DECIDED_AT_START`).
+
+    A new run records the newest version's marker and asks no older one; a replay finds the
+    marker of the version its run took, each newer one answering no. The SDK remembers each
+    answer for the run, so asking again later (`patched`) writes nothing and gives the same
+    count: the versions older than the run's are never asked.
+    """
+    for taken in range(len(VERSIONS), 0, -1):
+        if workflow.patched(VERSIONS[taken - 1]):
+            return taken
+    return 0
 
 
 def patched(patch_id: str) -> bool:
-    """Whether this run takes the change `patch_id` (the SDK remembers every answer for the
-    run, so a branch asked twice goes the same way)."""
-    if patch_id in BEFORE and workflow.patched(DECIDED_AT_START):
-        return True
-    return workflow.patched(patch_id)
+    """Whether this run takes the change `patch_id`: a patch of `BEFORE` or one of
+    `VERSIONS`."""
+    taken = _version()
+    if patch_id in VERSIONS:
+        return taken > VERSIONS.index(patch_id)
+    if taken:
+        return patch_id in BEFORE
+    return workflow.patched(patch_id)  # a run of before DECIDED_AT_START: asked where it was
