@@ -5,13 +5,12 @@ from datetime import date, datetime
 from functools import cache
 
 from sqlalchemy import Engine, Insert, Row, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.audit import record
-from activities.db.engine import take_turns
+from activities.db.engine import dialect_insert, take_turns
 from activities.db.models import (
     Customer,
     OrderEvent,
@@ -307,7 +306,7 @@ def _candidates(
             country=w.country,
             latitude=w.latitude,
             longitude=w.longitude,
-            capacity_left=w.daily_capacity - used_today.get(w.code, 0) + (w.code in counted),
+            capacity_left=_slots_left(w.code, w.daily_capacity, used_today, counted),
             available=available.get(w.code, {}),
         )
         for w in session.execute(_WAREHOUSES)
@@ -332,6 +331,12 @@ def _loads(session: Session, day: date, warehouses: list[str] | None = None) -> 
     return {warehouse: orders for warehouse, orders in session.execute(query).all()}
 
 
+def _slots_left(warehouse: str, capacity: int, loads: dict[str, int], counted: set[str]) -> int:
+    """Orders `warehouse` can still take today, for this order: its capacity less the orders
+    counted (`loads`), the order's own slot given back if it `counted` there already."""
+    return capacity - loads.get(warehouse, 0) + (warehouse in counted)
+
+
 def load_changes(session: Session, warehouse: str, day: date, by: int) -> None:
     """One order more (+1) or fewer (-1) served by `warehouse` on `day`, in the caller's
     transaction. Never below zero (a counter that drifted, say from holds written by code
@@ -346,9 +351,8 @@ def load_changes(session: Session, warehouse: str, day: date, by: int) -> None:
 @cache
 def _count_in(dialect: str) -> Insert:
     """The day's first order at the warehouse writes its row; the next ones add one."""
-    module = postgresql if dialect == "postgresql" else sqlite
     statement: Insert = (
-        module.insert(WarehouseLoad)
+        dialect_insert(dialect, WarehouseLoad)
         .values(orders=1)
         .on_conflict_do_update(
             index_elements=[WarehouseLoad.warehouse, WarehouseLoad.day],
@@ -396,8 +400,7 @@ def _claim_capacity(
         ).all()
     )
     loads = _loads(session, today, chosen)
-    others = {code: loads.get(code, 0) - (code in counted) for code in chosen}  # not this order
-    full = [code for code in chosen if others.get(code, 0) >= capacity[code]]
+    full = [code for code in chosen if _slots_left(code, capacity[code], loads, counted) <= 0]
     if full:
         raise ApplicationError(
             f"the last of today's capacity at {', '.join(full)} was taken meanwhile; routing again",

@@ -266,14 +266,14 @@ class ShippingActivities:
                 quotes=ranked,
                 failed_carriers=failed,
             )
-            self._save(request.order_id, shipment)
+            self._save(shipment)
             return shipment
         raise ApplicationError(
             f"no carrier could book {shipment_id}: {'; '.join(failed) or 'no quotes'}",
             type="NoCarrierAvailable",
         )
 
-    def _save(self, order_id: str, shipment: Shipment) -> None:
+    def _save(self, shipment: Shipment) -> None:
         booked = {
             "state": "BOOKED",
             "carrier": shipment.carrier,
@@ -287,15 +287,8 @@ class ShippingActivities:
             moved = session.connection().execute(
                 _BOOKED, {"booked_id": shipment.shipment_id, **booked}
             )
-            if moved.rowcount == 0:  # its BOOKING row is gone (it never is in practice)
-                session.add(
-                    ShipmentRecord(
-                        shipment_id=shipment.shipment_id,
-                        order_id=order_id,
-                        warehouse=shipment.warehouse,
-                        **booked,
-                    )
-                )
+            # `_intend` wrote the row (BOOKING) before the label was bought.
+            assert moved.rowcount == 1, f"shipment {shipment.shipment_id} has no row"
 
 
 def _settled(shipment_id: str, state: str, detail: dict[str, Any] | None) -> Shipment:

@@ -64,9 +64,15 @@ def insert_new(dialect: str, entity: Any) -> Insert:
     SQLite and PostgreSQL alike), in one statement instead of a look-up and an insert; add
     `.returning(...)` to learn whether it wrote (no row: it did not; the rowcount cannot tell
     on PostgreSQL, where the insert returns its key)."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement: Insert = module.insert(entity).on_conflict_do_nothing()
-    return statement
+    return dialect_insert(dialect, entity).on_conflict_do_nothing()
+
+
+def dialect_insert(dialect: str, entity: Any) -> postgresql.Insert | sqlite.Insert:
+    """The INSERT of `entity`'s table for `dialect` (a connection's `dialect.name`), SQLite's
+    or PostgreSQL's own: the one that offers `on_conflict_do_nothing` / `_do_update`."""
+    if dialect == "postgresql":
+        return postgresql.insert(entity)
+    return sqlite.insert(entity)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

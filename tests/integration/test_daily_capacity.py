@@ -27,10 +27,11 @@ from tests.integration.test_inventory_concurrency import DESTINATION, held, race
 GATE_TIMEOUT = 30
 
 
-def request_for(sku: str) -> ReserveRequest:
+def request_for(lines: dict[str, int]) -> ReserveRequest:
+    """A reservation of an order of these lines (SKU: units), shipped to Amsterdam."""
     assert DESTINATION is not None
     return ReserveRequest(
-        order=make_order({sku: 1}),
+        order=make_order(lines),
         destination=DESTINATION,
         promised_days=5,
         policy=FulfilmentPolicy.SHIP_WHEN_AVAILABLE,
@@ -53,7 +54,7 @@ def test_twenty_orders_of_twenty_skus_at_once_fill_the_capacity_and_no_more(
     warehouse = new_warehouse(engine, capacity=5)
     skus = [new_sku(engine, {warehouse: 3}) for _ in range(20)]  # only there: the rest wait
 
-    outcomes = race(engine, [request_for(sku) for sku in skus])
+    outcomes = race(engine, [request_for({sku: 1}) for sku in skus])
 
     assert all(isinstance(o, AllocationResult) for o in outcomes), outcomes
     filled = [o for o in outcomes if isinstance(o, AllocationResult) and o.reservations]
@@ -71,7 +72,7 @@ def test_the_last_slot_taken_while_an_order_was_routing_sends_it_elsewhere(
     first, let go, must not hold there too."""
     warehouse = new_warehouse(engine, capacity=1)
     first_sku, second_sku = new_sku(engine, {warehouse: 3}), new_sku(engine, {warehouse: 3})
-    first, second = request_for(first_sku), request_for(second_sku)
+    first, second = request_for({first_sku: 1}), request_for({second_sku: 1})
     planned, go = threading.Event(), threading.Event()
 
     def first_waits_after_planning(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -121,8 +122,8 @@ def test_an_order_takes_one_slot_a_day_and_gives_it_back_when_released(engine: E
     warehouse = new_warehouse(engine, capacity=1)
     first_sku, second_sku = new_sku(engine, {warehouse: 3}), new_sku(engine, {warehouse: 1})
     activities = InventoryActivities(engine, DEFAULT_RULES)
-    order = make_order({first_sku: 1, second_sku: 2})  # one of the second SKU waits
-    request = request_for(first_sku).model_copy(update={"order": order})
+    request = request_for({first_sku: 1, second_sku: 2})  # one of the second SKU waits
+    order = request.order
 
     first = ActivityEnvironment().run(activities.reserve_inventory, request)
     assert {r.sku for r in first.reservations} == {first_sku, second_sku}
@@ -133,7 +134,7 @@ def test_an_order_takes_one_slot_a_day_and_gives_it_back_when_released(engine: E
     assert second.backordered == [] and len(second.reservations) == 3  # its slot, not another
     assert loads(engine, warehouse) == 1 and consistent(engine, order.order_id)
 
-    other = request_for(new_sku(engine, {warehouse: 3}))
+    other = request_for({new_sku(engine, {warehouse: 3}): 1})
     full = ActivityEnvironment().run(activities.reserve_inventory, other)
     assert full.reservations == [] and full.backordered  # capacity 1: the day is full
 
@@ -182,8 +183,8 @@ def test_a_shipped_parcel_keeps_its_slot_when_the_rest_of_the_order_is_released(
     shipping_from, other = new_warehouse(engine, capacity=5), new_warehouse(engine, capacity=5)
     first_sku, second_sku = new_sku(engine, {shipping_from: 1}), new_sku(engine, {other: 3})
     activities = InventoryActivities(engine, DEFAULT_RULES)
-    order = make_order({first_sku: 2, second_sku: 1})  # one of the first SKU waits
-    request = request_for(first_sku).model_copy(update={"order": order})
+    request = request_for({first_sku: 2, second_sku: 1})  # one of the first SKU waits
+    order = request.order
 
     held = ActivityEnvironment().run(activities.reserve_inventory, request)
     assert {r.warehouse for r in held.reservations} == {shipping_from, other}
@@ -214,7 +215,7 @@ def test_an_order_routed_as_the_day_turns_holds_nothing_on_the_day_that_ended(
     warehouse = new_warehouse(engine, capacity=5)
     sku = new_sku(engine, {warehouse: 3})
     activities = InventoryActivities(engine, DEFAULT_RULES)
-    request = request_for(sku)
+    request = request_for({sku: 1})
     today = utcnow().date()
     yesterday = today - timedelta(days=1)
     midnight = datetime.combine(today, time(), tzinfo=UTC)
