@@ -14,6 +14,7 @@ from domain.returns import Disposition, InspectionLine, InspectionRequest, Retur
 from domain.state import OrderState
 from domain.statuses import OrderStatus
 from starter import orders, read_model, returns
+from starter.demo.stock import received_again, release_credit_taken_by_earlier_runs
 from starter.logs import setup_logging
 from starter.render import console, order_table, order_total
 from starter.stack import dev_server, embedded_unless_configured
@@ -150,6 +151,9 @@ async def _orders_and_channels(settings: Settings, client: Any, exit_after: bool
     from workers.worker import build_worker
 
     async with build_worker(client, settings):
+        received = await received_again(settings, client)
+        if received:
+            console.print("Received again what earlier demo runs took: " + ", ".join(received))
         suffix = time.strftime("%m%d-%H%M%S")
         plans: list[tuple[Order, str]] = []
         for raw in json.loads((HERE / "orders.json").read_text()):
@@ -322,6 +326,9 @@ async def _drive(client: Any, order: Order, plan: str) -> None:
     if plan in ("approval", "duplicate"):  # a suspected duplicate waits for a reviewer
         await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 120)
         return
+    held = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_APPROVAL, 120)
+    if held.status == OrderStatus.AWAITING_APPROVAL:
+        await release_credit_taken_by_earlier_runs(client, held)
     state = await orders.wait_for(client, order.order_id, OrderStatus.AWAITING_SHIPMENT, 120)
     if plan == "cancel":
         await orders.cancel(client, order.order_id, "customer found a better offer", "cs-agent")

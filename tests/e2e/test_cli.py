@@ -35,15 +35,20 @@ def test_demo_runs_orders_to_completion_and_exits(cli_env: dict[str, str]) -> No
     assert "Traceback" not in log and "WARNING" not in log
     assert "InvalidOrder: unknown SKU KB-999 (business failure, not retried)" in log
     assert result.stderr == ""
-    # the file-backed server keeps the orders: a second run still works and adds new ones
-    again = orderflow("demo", "--exit", env=cli_env)
-    assert again.returncode == 0, again.stderr
-    # the stack is down: `check` brings the embedded server up for the audit, and all 36
-    # demo orders (10 placed by the CLI, 8 by channels, twice) keep every invariant
+    # the file-backed server keeps the orders: later runs still work and add new ones, though
+    # the earlier runs hold stock (received again) and their customers' credit (released)
+    for _ in range(2):
+        again = orderflow("demo", "--exit", env=cli_env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "Received again what earlier demo runs took: " in again.stdout
+        assert again.stdout.count("COMPLETED") == 4 and "REFUNDED" in again.stdout
+    assert "CREDIT hold released by fiona.finance" in again.stdout  # the third run's
+    # the stack is down: `check` brings the embedded server up for the audit, and all 54
+    # demo orders (10 placed by the CLI, 8 by channels, three times) keep every invariant
     audit = orderflow("check", "--json", env=cli_env)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     report = json.loads(audit.stdout)
-    assert report["violations"] == [] and report["checked"]["orders"] == 36
+    assert report["violations"] == [] and report["checked"]["orders"] == 54
 
 
 def test_user_mistakes_get_one_line_and_a_nonzero_exit(
